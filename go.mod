@@ -1,0 +1,3 @@
+module github.com/secretfed/secretfed
+
+go 1.26.8
