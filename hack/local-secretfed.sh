@@ -73,6 +73,9 @@ apiVersion: apiregistration.k8s.io/v1
 kind: APIService
 metadata:
   name: $SECRETFED_APISERVICE
+  annotations:
+    # changes on every start: makes the aggregator re-check availability at once instead of on its next resync
+    local.secretfed.io/registered-at: "$(date -u +%FT%T.%NZ)"
 spec:
   group: secretfed.io
   version: v1alpha1
@@ -95,7 +98,7 @@ apiservice_diagnosis() {
 	echo "---- kubectl get federatedsecrets -A ----"
 	kc --context "$HOST_CONTEXT" get federatedsecrets -A 2>&1 | tail -n 5 || true
 	echo "---- last 30 lines of $(rel "$(log_file secretfed)") ----"
-	tail -n 30 "$(log_file secretfed)" 2>/dev/null || true
+	last_run_log secretfed | tail -n 30
 	echo "----"
 	local msg
 	msg=$(kc --context "$HOST_CONTEXT" get apiservice "$SECRETFED_APISERVICE" \
@@ -106,7 +109,7 @@ apiservice_diagnosis() {
 	*"connection refused"*) cause="nothing listens on 127.0.0.1:$SECRETFED_PORT (secretfed not serving yet, or a wrong --secure-port)" ;;
 	*401* | *403* | *Unauthorized* | *forbidden*) cause="secretfed rejects the host's front-proxy requests (requestheader config from kube-system/extension-apiserver-authentication, RBAC in artifacts/local/rbac.yaml)" ;;
 	*"not found"* | *404*) cause="secretfed does not serve secretfed.io/v1alpha1 discovery" ;;
-	*) cause="$(likely_cause "$(log_file secretfed)")" ;;
+	*) cause="$(likely_cause secretfed)" ;;
 	esac
 	echo "[$STEP_PREFIX] likely cause: $cause"
 }

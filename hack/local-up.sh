@@ -176,12 +176,25 @@ EOF
 	mv "$tmp" "$SECRETFED_KUBECONFIG_FILE"
 }
 
+# env_line NAME VALUE...: "export NAME=VALUE" lines, single-quoted only when needed, so the file is easy to
+# parse outside a shell too.
+env_line() {
+	while [[ $# -ge 2 ]]; do
+		if [[ $2 =~ ^[A-Za-z0-9_./:@,+=-]*$ ]]; then
+			printf 'export %s=%s\n' "$1" "$2"
+		else
+			printf "export %s='%s'\n" "$1" "${2//\'/\'\\\'\'}"
+		fi
+		shift 2
+	done
+}
+
 write_env() {
 	local c tmp
 	tmp=$(mktemp "$LOCAL_DIR/.env.XXXXXX")
 	{
 		echo "# Written by hack/local-up.sh at $(date -u +%FT%TZ). Source it: . $(rel "$ENV_FILE")"
-		printf 'export %s=%q\n' \
+		env_line \
 			LOCAL_DIR "$LOCAL_DIR" \
 			KUBECONFIG "$KUBECONFIG_FILE" \
 			MEMBERS "$MEMBERS" \
@@ -190,12 +203,12 @@ write_env() {
 			HOST_URL "https://127.0.0.1:$(host_port)" \
 			HOST_ETCD_PREFIX /host
 		for ((i = 1; i <= MEMBERS; i++)); do
-			printf 'export %s=%q\n' \
+			env_line \
 				"MEMBER${i}_CONTEXT" "member$i" \
 				"MEMBER${i}_URL" "https://127.0.0.1:$(member_port "$i")" \
 				"MEMBER${i}_ETCD_PREFIX" "/member$i"
 		done
-		printf 'export %s=%q\n' \
+		env_line \
 			MEMBER_CONTEXTS "$(cluster_names | grep -v '^host$' | tr '\n' ' ' | sed 's/ $//')" \
 			ETCD_CLIENT_PORT "$ETCD_CLIENT_PORT" \
 			ETCD_PEER_PORT "$ETCD_PEER_PORT" \

@@ -130,11 +130,25 @@ start_proc() {
 	# bash writes its own pid, then execs the binary under that same pid.
 	setsid bash -c 'echo "$$ $1" > "$0.tmp" && mv "$0.tmp" "$0" && shift && exec "$@"' \
 		"$pidf" "$(readlink -f "$bin")" "$bin" "$@" >>"$log" 2>&1 </dev/null &
-	local deadline=$((SECONDS + 5))
+	local deadline=$((SECONDS + 5)) pid rbin
 	while [[ ! -s $pidf ]]; do
 		((SECONDS < deadline)) || die "$name did not record its pid in $(rel "$pidf")"
 		sleep 0.05
 	done
+	# Wait until bash has exec'd the binary (pid_of checks /proc/PID/exe), or the process is gone.
+	read -r pid rbin <"$pidf"
+	while kill -0 "$pid" 2>/dev/null && [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" != "$rbin"* ]]; do
+		((SECONDS < deadline)) || break
+		sleep 0.02
+	done
+}
+
+# last_run_log NAME: the lines of NAME's log written since its latest start (logs are appended across restarts).
+last_run_log() {
+	local log
+	log=$(log_file "$1")
+	[[ -f $log ]] || return 0
+	awk '/^==== .* local-up starting / { buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }' "$log"
 }
 
 # stop_procs NAME...: SIGTERM to each recorded pid, SIGKILL after STOP_TIMEOUT seconds; removes the pid files.
@@ -189,25 +203,26 @@ rss_mib() {
 
 # ---- waiting ------------------------------------------------------------------------------------------------------
 
-# likely_cause LOGFILE: a best guess why a component did not become ready.
+# likely_cause NAME: a best guess why a component did not become ready, from its log since its latest start.
 likely_cause() {
-	local log=$1
-	if grep -qE 'address already in use' "$log"; then
-		echo "a port is already taken by another process (see 'address already in use' above): stop it or choose other ports (BASE_PORT, ETCD_CLIENT_PORT, SECRETFED_PORT, ...)"
-	elif grep -qE 'dial tcp 127.0.0.1:[0-9]+: connect: connection refused' "$log" && grep -qiE 'etcd|storage' "$log"; then
-		echo "etcd is not reachable: check .local/logs/etcd.log"
-	elif grep -qiE 'no such file or directory' "$log"; then
-		echo "a file given on the command line is missing (certificates? run hack/local-down.sh --purge and retry)"
-	elif grep -qiE 'x509|certificate|tls: ' "$log"; then
-		echo "a TLS/certificate problem (expired or mismatched certs: hack/local-down.sh --purge regenerates them)"
-	elif grep -qiE 'unknown flag|flag provided but not defined|invalid argument' "$log"; then
-		echo "the binary does not accept a flag the script passes (version mismatch? rebuild with hack/build-tools.sh or make build)"
-	elif grep -qiE 'forbidden|cannot (get|list|watch|create)' "$log"; then
+	local out
+	out=$(last_run_log "$1")
+	if grep -qE 'panic:|fatal error:' <<<"$out"; then
+		echo "the process crashed (see the panic in $(rel "$(log_file "$1")"))"
+	elif grep -qiE 'unknown (shorthand )?flag|flag provided but not defined|invalid argument ".*" for' <<<"$out"; then
+		echo "the binary does not accept a flag the script passes (version mismatch? rebuild with hack/build-tools.sh or make build; check SECRETFED_ARGS / *_APISERVER_ARGS)"
+	elif grep -qE 'address already in use' <<<"$out"; then
+		echo "a port is already taken by another process: stop it or choose other ports (BASE_PORT, ETCD_CLIENT_PORT, SECRETFED_PORT, ...)"
+	elif grep -qE 'dial tcp 127.0.0.1:[0-9]+: connect: connection refused' <<<"$out" && grep -qiE 'etcd|storage' <<<"$out"; then
+		echo "etcd is not reachable: check $(rel "$(log_file etcd)")"
+	elif grep -qiE 'no such file or directory' <<<"$out"; then
+		echo "a file given on the command line is missing (certificates? hack/local-down.sh --purge, then hack/local-up.sh)"
+	elif grep -qiE 'x509: |tls: (failed|bad|unknown)|remote error: tls' <<<"$out"; then
+		echo "a TLS/certificate problem (mismatched certs: hack/local-down.sh --purge regenerates them)"
+	elif grep -qiE 'is forbidden|cannot (get|list|watch|create|update|patch) resource' <<<"$out"; then
 		echo "RBAC: the identity lacks a permission (see artifacts/local/rbac.yaml)"
-	elif grep -qiE 'panic:|fatal error:' "$log"; then
-		echo "the process crashed (panic above)"
 	else
-		echo "unknown; the machine may be overloaded (a build running?) — raise READY_TIMEOUT or read the whole log"
+		echo "unknown; the machine may be overloaded (a build running?): raise READY_TIMEOUT / SECRETFED_READY_TIMEOUT, or read the whole log"
 	fi
 }
 
@@ -217,9 +232,9 @@ fail_with_log() {
 	{
 		echo "[$STEP_PREFIX] ERROR: $name $why"
 		echo "---- last 30 lines of $(rel "$log") ----"
-		tail -n 30 "$log" 2>/dev/null || true
+		last_run_log "$name" | tail -n 30
 		echo "----"
-		echo "[$STEP_PREFIX] likely cause: $(likely_cause "$log")"
+		echo "[$STEP_PREFIX] likely cause: $(likely_cause "$name")"
 	} >&2
 	exit 1
 }
