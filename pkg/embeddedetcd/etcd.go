@@ -25,6 +25,8 @@ type Config struct {
 	PeerURL string
 	// StartTimeout bounds how long Start waits for etcd to serve.
 	StartTimeout time.Duration
+	// LogLevel is etcd's own log level (debug, info, warn, error, panic, fatal); default warn.
+	LogLevel string
 }
 
 // ValidateLoopbackURL checks that u is an http URL on a loopback address.
@@ -74,6 +76,9 @@ func Start(ctx context.Context, c Config) (*Etcd, error) {
 	cfg.AdvertisePeerUrls = []url.URL{*peerURL}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.LogLevel = "warn"
+	if c.LogLevel != "" {
+		cfg.LogLevel = c.LogLevel
+	}
 	// Metrics of the embedded etcd would collide with the apiserver's registry.
 	cfg.Metrics = "basic"
 	cfg.ListenMetricsUrls = nil

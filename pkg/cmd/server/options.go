@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -50,6 +49,8 @@ type Options struct {
 	// listeners of the embedded etcd, used when --etcd-servers is not given.
 	EmbeddedEtcdClientURL string
 	EmbeddedEtcdPeerURL   string
+	// EmbeddedEtcdLogLevel is the embedded etcd's own log level.
+	EmbeddedEtcdLogLevel string
 	// AllowUnencryptedStorage accepts an encryption configuration whose first
 	// provider for federatedsecrets is identity.
 	AllowUnencryptedStorage bool
@@ -88,6 +89,7 @@ func NewOptions(out, errOut io.Writer) *Options {
 		DataDir:               "/var/lib/secretfed",
 		EmbeddedEtcdClientURL: "http://127.0.0.1:2479",
 		EmbeddedEtcdPeerURL:   "http://127.0.0.1:2480",
+		EmbeddedEtcdLogLevel:  "warn",
 		StdOut:                out,
 		StdErr:                errOut,
 	}
@@ -121,6 +123,8 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"Loopback URL the embedded etcd serves clients on. Ignored with --etcd-servers.")
 	fs.StringVar(&o.EmbeddedEtcdPeerURL, "embedded-etcd-peer-url", o.EmbeddedEtcdPeerURL,
 		"Loopback URL of the embedded etcd's peer listener. Ignored with --etcd-servers.")
+	fs.StringVar(&o.EmbeddedEtcdLogLevel, "embedded-etcd-log-level", o.EmbeddedEtcdLogLevel,
+		"Log level of the embedded etcd (debug, info, warn, error, panic, fatal).")
 	fs.BoolVar(&o.AllowUnencryptedStorage, "allow-unencrypted-storage", o.AllowUnencryptedStorage,
 		"Accept an --encryption-provider-config whose first provider for federatedsecrets.secretfed.io is identity (secrets stored in plain text).")
 	fs.StringSliceVar(&o.AlternateDNS, "alternate-dns", o.AlternateDNS,
@@ -225,42 +229,80 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	return cfg, nil
 }
 
-// Run starts the embedded etcd when needed, then serves until ctx is done.
-func (o *Options) Run(ctx context.Context) error {
+// Running is a built server and the embedded etcd it stores into, if any.
+type Running struct {
+	Server *apiserver.Server
+	// Config is the configuration the server was built from.
+	Config *apiserver.Config
+	etcd   *embeddedetcd.Etcd
+}
+
+// Close stops the embedded etcd. Call it after the server has stopped.
+func (r *Running) Close() {
+	if r.etcd != nil {
+		r.etcd.Close()
+	}
+}
+
+// EtcdErr reports a fatal error of the embedded etcd (nil channel otherwise).
+func (r *Running) EtcdErr() <-chan error {
+	if r.etcd == nil {
+		return nil
+	}
+	return r.etcd.Err()
+}
+
+// NewServer starts the embedded etcd when needed and builds the server
+// without serving yet.
+func (o *Options) NewServer(ctx context.Context) (*Running, error) {
+	r := &Running{}
 	if o.embeddedEtcd {
-		if err := os.MkdirAll(filepath.Join(o.DataDir), 0o700); err != nil {
-			return err
+		if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+			return nil, err
 		}
 		etcd, err := embeddedetcd.Start(ctx, embeddedetcd.Config{
 			DataDir:   o.DataDir,
 			ClientURL: o.EmbeddedEtcdClientURL,
 			PeerURL:   o.EmbeddedEtcdPeerURL,
+			LogLevel:  o.EmbeddedEtcdLogLevel,
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		defer etcd.Close()
-		ctx2, cancel := context.WithCancel(ctx)
-		defer cancel()
-		go func() {
-			select {
-			case err := <-etcd.Err():
-				klog.ErrorS(err, "Embedded etcd failed; stopping")
-				cancel()
-			case <-ctx2.Done():
-			}
-		}()
-		ctx = ctx2
+		r.etcd = etcd
 	}
 	config, err := o.Config()
 	if err != nil {
-		return err
+		r.Close()
+		return nil, err
 	}
 	server, err := config.Complete().New()
 	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.Server, r.Config = server, config
+	return r, nil
+}
+
+// Run serves until ctx is done or the embedded etcd fails.
+func (o *Options) Run(ctx context.Context) error {
+	r, err := o.NewServer(ctx)
+	if err != nil {
 		return err
 	}
-	return server.GenericAPIServer.PrepareRun().RunWithContext(ctx)
+	defer r.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case err := <-r.EtcdErr():
+			klog.ErrorS(err, "Embedded etcd failed; stopping")
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return r.Server.GenericAPIServer.PrepareRun().RunWithContext(ctx)
 }
 
 // NewCommand returns the secretfed-apiserver command.

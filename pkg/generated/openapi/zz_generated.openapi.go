@@ -33,78 +33,78 @@ import (
 
 func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
 	return map[string]common.OpenAPIDefinition{
-		"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.ClusterOverride":          schema_pkg_apis_secretfed_v1alpha1_ClusterOverride(ref),
-		"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.ClusterPropagationStatus": schema_pkg_apis_secretfed_v1alpha1_ClusterPropagationStatus(ref),
-		"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.ClusterReference":         schema_pkg_apis_secretfed_v1alpha1_ClusterReference(ref),
-		"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedCluster":         schema_pkg_apis_secretfed_v1alpha1_FederatedCluster(ref),
-		"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedClusterList":     schema_pkg_apis_secretfed_v1alpha1_FederatedClusterList(ref),
-		"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedClusterSpec":     schema_pkg_apis_secretfed_v1alpha1_FederatedClusterSpec(ref),
-		"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedClusterStatus":   schema_pkg_apis_secretfed_v1alpha1_FederatedClusterStatus(ref),
-		"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedSecret":          schema_pkg_apis_secretfed_v1alpha1_FederatedSecret(ref),
-		"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedSecretList":      schema_pkg_apis_secretfed_v1alpha1_FederatedSecretList(ref),
-		"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedSecretSpec":      schema_pkg_apis_secretfed_v1alpha1_FederatedSecretSpec(ref),
-		"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedSecretStatus":    schema_pkg_apis_secretfed_v1alpha1_FederatedSecretStatus(ref),
-		"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.LocalSecretReference":     schema_pkg_apis_secretfed_v1alpha1_LocalSecretReference(ref),
-		"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.OverridePatch":            schema_pkg_apis_secretfed_v1alpha1_OverridePatch(ref),
-		"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.OverrideValue":            schema_pkg_apis_secretfed_v1alpha1_OverrideValue(ref),
-		"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.Placement":                schema_pkg_apis_secretfed_v1alpha1_Placement(ref),
-		"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.SecretTemplate":           schema_pkg_apis_secretfed_v1alpha1_SecretTemplate(ref),
-		"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.TemplateMetadata":         schema_pkg_apis_secretfed_v1alpha1_TemplateMetadata(ref),
-		resource.Quantity{}.OpenAPIModelName():                                                schema_apimachinery_pkg_api_resource_Quantity(ref),
-		v1.APIGroup{}.OpenAPIModelName():                                                      schema_pkg_apis_meta_v1_APIGroup(ref),
-		v1.APIGroupList{}.OpenAPIModelName():                                                  schema_pkg_apis_meta_v1_APIGroupList(ref),
-		v1.APIResource{}.OpenAPIModelName():                                                   schema_pkg_apis_meta_v1_APIResource(ref),
-		v1.APIResourceList{}.OpenAPIModelName():                                               schema_pkg_apis_meta_v1_APIResourceList(ref),
-		v1.APIVersions{}.OpenAPIModelName():                                                   schema_pkg_apis_meta_v1_APIVersions(ref),
-		v1.ApplyOptions{}.OpenAPIModelName():                                                  schema_pkg_apis_meta_v1_ApplyOptions(ref),
-		v1.Condition{}.OpenAPIModelName():                                                     schema_pkg_apis_meta_v1_Condition(ref),
-		v1.CreateOptions{}.OpenAPIModelName():                                                 schema_pkg_apis_meta_v1_CreateOptions(ref),
-		v1.DeleteOptions{}.OpenAPIModelName():                                                 schema_pkg_apis_meta_v1_DeleteOptions(ref),
-		v1.Duration{}.OpenAPIModelName():                                                      schema_pkg_apis_meta_v1_Duration(ref),
-		v1.FieldSelectorRequirement{}.OpenAPIModelName():                                      schema_pkg_apis_meta_v1_FieldSelectorRequirement(ref),
-		v1.FieldsV1{}.OpenAPIModelName():                                                      schema_pkg_apis_meta_v1_FieldsV1(ref),
-		v1.GetOptions{}.OpenAPIModelName():                                                    schema_pkg_apis_meta_v1_GetOptions(ref),
-		v1.GroupKind{}.OpenAPIModelName():                                                     schema_pkg_apis_meta_v1_GroupKind(ref),
-		v1.GroupResource{}.OpenAPIModelName():                                                 schema_pkg_apis_meta_v1_GroupResource(ref),
-		v1.GroupVersion{}.OpenAPIModelName():                                                  schema_pkg_apis_meta_v1_GroupVersion(ref),
-		v1.GroupVersionForDiscovery{}.OpenAPIModelName():                                      schema_pkg_apis_meta_v1_GroupVersionForDiscovery(ref),
-		v1.GroupVersionKind{}.OpenAPIModelName():                                              schema_pkg_apis_meta_v1_GroupVersionKind(ref),
-		v1.GroupVersionResource{}.OpenAPIModelName():                                          schema_pkg_apis_meta_v1_GroupVersionResource(ref),
-		v1.InternalEvent{}.OpenAPIModelName():                                                 schema_pkg_apis_meta_v1_InternalEvent(ref),
-		v1.LabelSelector{}.OpenAPIModelName():                                                 schema_pkg_apis_meta_v1_LabelSelector(ref),
-		v1.LabelSelectorRequirement{}.OpenAPIModelName():                                      schema_pkg_apis_meta_v1_LabelSelectorRequirement(ref),
-		v1.List{}.OpenAPIModelName():                                                          schema_pkg_apis_meta_v1_List(ref),
-		v1.ListMeta{}.OpenAPIModelName():                                                      schema_pkg_apis_meta_v1_ListMeta(ref),
-		v1.ListOptions{}.OpenAPIModelName():                                                   schema_pkg_apis_meta_v1_ListOptions(ref),
-		v1.ManagedFieldsEntry{}.OpenAPIModelName():                                            schema_pkg_apis_meta_v1_ManagedFieldsEntry(ref),
-		v1.MicroTime{}.OpenAPIModelName():                                                     schema_pkg_apis_meta_v1_MicroTime(ref),
-		v1.ObjectMeta{}.OpenAPIModelName():                                                    schema_pkg_apis_meta_v1_ObjectMeta(ref),
-		v1.OwnerReference{}.OpenAPIModelName():                                                schema_pkg_apis_meta_v1_OwnerReference(ref),
-		v1.PartialObjectMetadata{}.OpenAPIModelName():                                         schema_pkg_apis_meta_v1_PartialObjectMetadata(ref),
-		v1.PartialObjectMetadataList{}.OpenAPIModelName():                                     schema_pkg_apis_meta_v1_PartialObjectMetadataList(ref),
-		v1.Patch{}.OpenAPIModelName():                                                         schema_pkg_apis_meta_v1_Patch(ref),
-		v1.PatchOptions{}.OpenAPIModelName():                                                  schema_pkg_apis_meta_v1_PatchOptions(ref),
-		v1.Preconditions{}.OpenAPIModelName():                                                 schema_pkg_apis_meta_v1_Preconditions(ref),
-		v1.RootPaths{}.OpenAPIModelName():                                                     schema_pkg_apis_meta_v1_RootPaths(ref),
-		v1.ServerAddressByClientCIDR{}.OpenAPIModelName():                                     schema_pkg_apis_meta_v1_ServerAddressByClientCIDR(ref),
-		v1.ShardInfo{}.OpenAPIModelName():                                                     schema_pkg_apis_meta_v1_ShardInfo(ref),
-		v1.Status{}.OpenAPIModelName():                                                        schema_pkg_apis_meta_v1_Status(ref),
-		v1.StatusCause{}.OpenAPIModelName():                                                   schema_pkg_apis_meta_v1_StatusCause(ref),
-		v1.StatusDetails{}.OpenAPIModelName():                                                 schema_pkg_apis_meta_v1_StatusDetails(ref),
-		v1.Table{}.OpenAPIModelName():                                                         schema_pkg_apis_meta_v1_Table(ref),
-		v1.TableColumnDefinition{}.OpenAPIModelName():                                         schema_pkg_apis_meta_v1_TableColumnDefinition(ref),
-		v1.TableOptions{}.OpenAPIModelName():                                                  schema_pkg_apis_meta_v1_TableOptions(ref),
-		v1.TableRow{}.OpenAPIModelName():                                                      schema_pkg_apis_meta_v1_TableRow(ref),
-		v1.TableRowCondition{}.OpenAPIModelName():                                             schema_pkg_apis_meta_v1_TableRowCondition(ref),
-		v1.Time{}.OpenAPIModelName():                                                          schema_pkg_apis_meta_v1_Time(ref),
-		v1.Timestamp{}.OpenAPIModelName():                                                     schema_pkg_apis_meta_v1_Timestamp(ref),
-		v1.TypeMeta{}.OpenAPIModelName():                                                      schema_pkg_apis_meta_v1_TypeMeta(ref),
-		v1.UpdateOptions{}.OpenAPIModelName():                                                 schema_pkg_apis_meta_v1_UpdateOptions(ref),
-		v1.WatchEvent{}.OpenAPIModelName():                                                    schema_pkg_apis_meta_v1_WatchEvent(ref),
-		runtime.RawExtension{}.OpenAPIModelName():                                             schema_k8sio_apimachinery_pkg_runtime_RawExtension(ref),
-		runtime.TypeMeta{}.OpenAPIModelName():                                                 schema_k8sio_apimachinery_pkg_runtime_TypeMeta(ref),
-		runtime.Unknown{}.OpenAPIModelName():                                                  schema_k8sio_apimachinery_pkg_runtime_Unknown(ref),
-		version.Info{}.OpenAPIModelName():                                                     schema_k8sio_apimachinery_pkg_version_Info(ref),
+		v1alpha1.ClusterOverride{}.OpenAPIModelName():          schema_pkg_apis_secretfed_v1alpha1_ClusterOverride(ref),
+		v1alpha1.ClusterPropagationStatus{}.OpenAPIModelName(): schema_pkg_apis_secretfed_v1alpha1_ClusterPropagationStatus(ref),
+		v1alpha1.ClusterReference{}.OpenAPIModelName():         schema_pkg_apis_secretfed_v1alpha1_ClusterReference(ref),
+		v1alpha1.FederatedCluster{}.OpenAPIModelName():         schema_pkg_apis_secretfed_v1alpha1_FederatedCluster(ref),
+		v1alpha1.FederatedClusterList{}.OpenAPIModelName():     schema_pkg_apis_secretfed_v1alpha1_FederatedClusterList(ref),
+		v1alpha1.FederatedClusterSpec{}.OpenAPIModelName():     schema_pkg_apis_secretfed_v1alpha1_FederatedClusterSpec(ref),
+		v1alpha1.FederatedClusterStatus{}.OpenAPIModelName():   schema_pkg_apis_secretfed_v1alpha1_FederatedClusterStatus(ref),
+		v1alpha1.FederatedSecret{}.OpenAPIModelName():          schema_pkg_apis_secretfed_v1alpha1_FederatedSecret(ref),
+		v1alpha1.FederatedSecretList{}.OpenAPIModelName():      schema_pkg_apis_secretfed_v1alpha1_FederatedSecretList(ref),
+		v1alpha1.FederatedSecretSpec{}.OpenAPIModelName():      schema_pkg_apis_secretfed_v1alpha1_FederatedSecretSpec(ref),
+		v1alpha1.FederatedSecretStatus{}.OpenAPIModelName():    schema_pkg_apis_secretfed_v1alpha1_FederatedSecretStatus(ref),
+		v1alpha1.LocalSecretReference{}.OpenAPIModelName():     schema_pkg_apis_secretfed_v1alpha1_LocalSecretReference(ref),
+		v1alpha1.OverridePatch{}.OpenAPIModelName():            schema_pkg_apis_secretfed_v1alpha1_OverridePatch(ref),
+		v1alpha1.OverrideValue{}.OpenAPIModelName():            schema_pkg_apis_secretfed_v1alpha1_OverrideValue(ref),
+		v1alpha1.Placement{}.OpenAPIModelName():                schema_pkg_apis_secretfed_v1alpha1_Placement(ref),
+		v1alpha1.SecretTemplate{}.OpenAPIModelName():           schema_pkg_apis_secretfed_v1alpha1_SecretTemplate(ref),
+		v1alpha1.TemplateMetadata{}.OpenAPIModelName():         schema_pkg_apis_secretfed_v1alpha1_TemplateMetadata(ref),
+		resource.Quantity{}.OpenAPIModelName():                 schema_apimachinery_pkg_api_resource_Quantity(ref),
+		v1.APIGroup{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_APIGroup(ref),
+		v1.APIGroupList{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_APIGroupList(ref),
+		v1.APIResource{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_APIResource(ref),
+		v1.APIResourceList{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_APIResourceList(ref),
+		v1.APIVersions{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_APIVersions(ref),
+		v1.ApplyOptions{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_ApplyOptions(ref),
+		v1.Condition{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_Condition(ref),
+		v1.CreateOptions{}.OpenAPIModelName():                  schema_pkg_apis_meta_v1_CreateOptions(ref),
+		v1.DeleteOptions{}.OpenAPIModelName():                  schema_pkg_apis_meta_v1_DeleteOptions(ref),
+		v1.Duration{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_Duration(ref),
+		v1.FieldSelectorRequirement{}.OpenAPIModelName():       schema_pkg_apis_meta_v1_FieldSelectorRequirement(ref),
+		v1.FieldsV1{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_FieldsV1(ref),
+		v1.GetOptions{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_GetOptions(ref),
+		v1.GroupKind{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_GroupKind(ref),
+		v1.GroupResource{}.OpenAPIModelName():                  schema_pkg_apis_meta_v1_GroupResource(ref),
+		v1.GroupVersion{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_GroupVersion(ref),
+		v1.GroupVersionForDiscovery{}.OpenAPIModelName():       schema_pkg_apis_meta_v1_GroupVersionForDiscovery(ref),
+		v1.GroupVersionKind{}.OpenAPIModelName():               schema_pkg_apis_meta_v1_GroupVersionKind(ref),
+		v1.GroupVersionResource{}.OpenAPIModelName():           schema_pkg_apis_meta_v1_GroupVersionResource(ref),
+		v1.InternalEvent{}.OpenAPIModelName():                  schema_pkg_apis_meta_v1_InternalEvent(ref),
+		v1.LabelSelector{}.OpenAPIModelName():                  schema_pkg_apis_meta_v1_LabelSelector(ref),
+		v1.LabelSelectorRequirement{}.OpenAPIModelName():       schema_pkg_apis_meta_v1_LabelSelectorRequirement(ref),
+		v1.List{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_List(ref),
+		v1.ListMeta{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_ListMeta(ref),
+		v1.ListOptions{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_ListOptions(ref),
+		v1.ManagedFieldsEntry{}.OpenAPIModelName():             schema_pkg_apis_meta_v1_ManagedFieldsEntry(ref),
+		v1.MicroTime{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_MicroTime(ref),
+		v1.ObjectMeta{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_ObjectMeta(ref),
+		v1.OwnerReference{}.OpenAPIModelName():                 schema_pkg_apis_meta_v1_OwnerReference(ref),
+		v1.PartialObjectMetadata{}.OpenAPIModelName():          schema_pkg_apis_meta_v1_PartialObjectMetadata(ref),
+		v1.PartialObjectMetadataList{}.OpenAPIModelName():      schema_pkg_apis_meta_v1_PartialObjectMetadataList(ref),
+		v1.Patch{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_Patch(ref),
+		v1.PatchOptions{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_PatchOptions(ref),
+		v1.Preconditions{}.OpenAPIModelName():                  schema_pkg_apis_meta_v1_Preconditions(ref),
+		v1.RootPaths{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_RootPaths(ref),
+		v1.ServerAddressByClientCIDR{}.OpenAPIModelName():      schema_pkg_apis_meta_v1_ServerAddressByClientCIDR(ref),
+		v1.ShardInfo{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_ShardInfo(ref),
+		v1.Status{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_Status(ref),
+		v1.StatusCause{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_StatusCause(ref),
+		v1.StatusDetails{}.OpenAPIModelName():                  schema_pkg_apis_meta_v1_StatusDetails(ref),
+		v1.Table{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_Table(ref),
+		v1.TableColumnDefinition{}.OpenAPIModelName():          schema_pkg_apis_meta_v1_TableColumnDefinition(ref),
+		v1.TableOptions{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_TableOptions(ref),
+		v1.TableRow{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_TableRow(ref),
+		v1.TableRowCondition{}.OpenAPIModelName():              schema_pkg_apis_meta_v1_TableRowCondition(ref),
+		v1.Time{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_Time(ref),
+		v1.Timestamp{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_Timestamp(ref),
+		v1.TypeMeta{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_TypeMeta(ref),
+		v1.UpdateOptions{}.OpenAPIModelName():                  schema_pkg_apis_meta_v1_UpdateOptions(ref),
+		v1.WatchEvent{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_WatchEvent(ref),
+		runtime.RawExtension{}.OpenAPIModelName():              schema_k8sio_apimachinery_pkg_runtime_RawExtension(ref),
+		runtime.TypeMeta{}.OpenAPIModelName():                  schema_k8sio_apimachinery_pkg_runtime_TypeMeta(ref),
+		runtime.Unknown{}.OpenAPIModelName():                   schema_k8sio_apimachinery_pkg_runtime_Unknown(ref),
+		version.Info{}.OpenAPIModelName():                      schema_k8sio_apimachinery_pkg_version_Info(ref),
 	}
 }
 
@@ -135,7 +135,7 @@ func schema_pkg_apis_secretfed_v1alpha1_ClusterOverride(ref common.ReferenceCall
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.OverridePatch"),
+										Ref: ref(v1alpha1.OverridePatch{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -146,7 +146,7 @@ func schema_pkg_apis_secretfed_v1alpha1_ClusterOverride(ref common.ReferenceCall
 			},
 		},
 		Dependencies: []string{
-			"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.OverridePatch"},
+			v1alpha1.OverridePatch{}.OpenAPIModelName()},
 	}
 }
 
@@ -241,21 +241,21 @@ func schema_pkg_apis_secretfed_v1alpha1_FederatedCluster(ref common.ReferenceCal
 						SchemaProps: spec.SchemaProps{
 							Description: "Spec says how to reach the member cluster.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedClusterSpec"),
+							Ref:         ref(v1alpha1.FederatedClusterSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Status reports the member cluster's health.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedClusterStatus"),
+							Ref:         ref(v1alpha1.FederatedClusterStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedClusterSpec", "github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedClusterStatus", v1.ObjectMeta{}.OpenAPIModelName()},
+			v1alpha1.FederatedClusterSpec{}.OpenAPIModelName(), v1alpha1.FederatedClusterStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -293,7 +293,7 @@ func schema_pkg_apis_secretfed_v1alpha1_FederatedClusterList(ref common.Referenc
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedCluster"),
+										Ref: ref(v1alpha1.FederatedCluster{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -304,7 +304,7 @@ func schema_pkg_apis_secretfed_v1alpha1_FederatedClusterList(ref common.Referenc
 			},
 		},
 		Dependencies: []string{
-			"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedCluster", v1.ListMeta{}.OpenAPIModelName()},
+			v1alpha1.FederatedCluster{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -334,7 +334,7 @@ func schema_pkg_apis_secretfed_v1alpha1_FederatedClusterSpec(ref common.Referenc
 						SchemaProps: spec.SchemaProps{
 							Description: "SecretRef names the credentials FederatedSecret in namespace secretfed-system; its key \"token\" is the bearer token.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.LocalSecretReference"),
+							Ref:         ref(v1alpha1.LocalSecretReference{}.OpenAPIModelName()),
 						},
 					},
 					"insecureSkipTLSVerify": {
@@ -356,7 +356,7 @@ func schema_pkg_apis_secretfed_v1alpha1_FederatedClusterSpec(ref common.Referenc
 			},
 		},
 		Dependencies: []string{
-			"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.LocalSecretReference"},
+			v1alpha1.LocalSecretReference{}.OpenAPIModelName()},
 	}
 }
 
@@ -435,21 +435,21 @@ func schema_pkg_apis_secretfed_v1alpha1_FederatedSecret(ref common.ReferenceCall
 						SchemaProps: spec.SchemaProps{
 							Description: "Spec is the Secret template, where it goes, and per-cluster overrides.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedSecretSpec"),
+							Ref:         ref(v1alpha1.FederatedSecretSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Status reports propagation to each placed cluster. Written by secretfed.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedSecretStatus"),
+							Ref:         ref(v1alpha1.FederatedSecretStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedSecretSpec", "github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedSecretStatus", v1.ObjectMeta{}.OpenAPIModelName()},
+			v1alpha1.FederatedSecretSpec{}.OpenAPIModelName(), v1alpha1.FederatedSecretStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -487,7 +487,7 @@ func schema_pkg_apis_secretfed_v1alpha1_FederatedSecretList(ref common.Reference
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedSecret"),
+										Ref: ref(v1alpha1.FederatedSecret{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -498,7 +498,7 @@ func schema_pkg_apis_secretfed_v1alpha1_FederatedSecretList(ref common.Reference
 			},
 		},
 		Dependencies: []string{
-			"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.FederatedSecret", v1.ListMeta{}.OpenAPIModelName()},
+			v1alpha1.FederatedSecret{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -513,14 +513,14 @@ func schema_pkg_apis_secretfed_v1alpha1_FederatedSecretSpec(ref common.Reference
 						SchemaProps: spec.SchemaProps{
 							Description: "Template is the Secret created in every placed member cluster.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.SecretTemplate"),
+							Ref:         ref(v1alpha1.SecretTemplate{}.OpenAPIModelName()),
 						},
 					},
 					"placement": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Placement selects the member clusters that receive the Secret. With neither clusters nor clusterSelector, the Secret goes nowhere.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.Placement"),
+							Ref:         ref(v1alpha1.Placement{}.OpenAPIModelName()),
 						},
 					},
 					"overrides": {
@@ -538,7 +538,7 @@ func schema_pkg_apis_secretfed_v1alpha1_FederatedSecretSpec(ref common.Reference
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.ClusterOverride"),
+										Ref: ref(v1alpha1.ClusterOverride{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -548,7 +548,7 @@ func schema_pkg_apis_secretfed_v1alpha1_FederatedSecretSpec(ref common.Reference
 			},
 		},
 		Dependencies: []string{
-			"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.ClusterOverride", "github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.Placement", "github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.SecretTemplate"},
+			v1alpha1.ClusterOverride{}.OpenAPIModelName(), v1alpha1.Placement{}.OpenAPIModelName(), v1alpha1.SecretTemplate{}.OpenAPIModelName()},
 	}
 }
 
@@ -602,7 +602,7 @@ func schema_pkg_apis_secretfed_v1alpha1_FederatedSecretStatus(ref common.Referen
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.ClusterPropagationStatus"),
+										Ref: ref(v1alpha1.ClusterPropagationStatus{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -612,7 +612,7 @@ func schema_pkg_apis_secretfed_v1alpha1_FederatedSecretStatus(ref common.Referen
 			},
 		},
 		Dependencies: []string{
-			"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.ClusterPropagationStatus", v1.Condition{}.OpenAPIModelName()},
+			v1alpha1.ClusterPropagationStatus{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
 	}
 }
 
@@ -664,7 +664,7 @@ func schema_pkg_apis_secretfed_v1alpha1_OverridePatch(ref common.ReferenceCallba
 					"value": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Value is the JSON value for add and replace. Values under /data are base64.",
-							Ref:         ref("github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.OverrideValue"),
+							Ref:         ref(v1alpha1.OverrideValue{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -672,7 +672,7 @@ func schema_pkg_apis_secretfed_v1alpha1_OverridePatch(ref common.ReferenceCallba
 			},
 		},
 		Dependencies: []string{
-			"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.OverrideValue"},
+			v1alpha1.OverrideValue{}.OpenAPIModelName()},
 	}
 }
 
@@ -707,7 +707,7 @@ func schema_pkg_apis_secretfed_v1alpha1_Placement(ref common.ReferenceCallback) 
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.ClusterReference"),
+										Ref: ref(v1alpha1.ClusterReference{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -723,7 +723,7 @@ func schema_pkg_apis_secretfed_v1alpha1_Placement(ref common.ReferenceCallback) 
 			},
 		},
 		Dependencies: []string{
-			"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.ClusterReference", v1.LabelSelector{}.OpenAPIModelName()},
+			v1alpha1.ClusterReference{}.OpenAPIModelName(), v1.LabelSelector{}.OpenAPIModelName()},
 	}
 }
 
@@ -738,7 +738,7 @@ func schema_pkg_apis_secretfed_v1alpha1_SecretTemplate(ref common.ReferenceCallb
 						SchemaProps: spec.SchemaProps{
 							Description: "Metadata holds the labels and annotations of the member Secret.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.TemplateMetadata"),
+							Ref:         ref(v1alpha1.TemplateMetadata{}.OpenAPIModelName()),
 						},
 					},
 					"type": {
@@ -789,7 +789,7 @@ func schema_pkg_apis_secretfed_v1alpha1_SecretTemplate(ref common.ReferenceCallb
 			},
 		},
 		Dependencies: []string{
-			"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1.TemplateMetadata"},
+			v1alpha1.TemplateMetadata{}.OpenAPIModelName()},
 	}
 }
 
