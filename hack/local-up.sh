@@ -83,12 +83,30 @@ done
 ports=("$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT")
 for c in $(cluster_names); do ports+=("$(cluster_port "$c")"); done
 [[ $WITH_SECRETFED == 1 ]] && ports+=("$SECRETFED_PORT" "$SECRETFED_ETCD_CLIENT_PORT" "$SECRETFED_ETCD_PEER_PORT")
+warn_ephemeral "${ports[@]}"
 for p in "${ports[@]}"; do
 	port_in_use "$p" && die "port 127.0.0.1:$p is already in use (another bed? 'ss -ltnp | grep :$p'); set BASE_PORT / *_PORT to move"
 done
 if [[ $(printf '%s\n' "${ports[@]}" | sort | uniq -d) ]]; then
 	die "port collision among: ${ports[*]}"
 fi
+
+# If the bed itself fails to come up, stop what this run started (logs stay) unless KEEP_ON_FAILURE=1.
+BED_STARTING=0
+cleanup_on_failure() {
+	local rc=$?
+	if [[ $rc -ne 0 && $BED_STARTING == 1 ]]; then
+		if [[ ${KEEP_ON_FAILURE:-0} == 1 ]]; then
+			info "KEEP_ON_FAILURE=1: leaving the started processes running; hack/local-down.sh stops them"
+		else
+			info "stopping what this run started (KEEP_ON_FAILURE=1 keeps it for debugging); logs stay in $(rel "$LOG_DIR")"
+			# shellcheck disable=SC2046
+			stop_procs $(cluster_names) etcd >/dev/null 2>&1 || true
+		fi
+	fi
+	exit "$rc"
+}
+trap cleanup_on_failure EXIT
 
 # ---- 1. tools ----------------------------------------------------------------------------------------------------
 
@@ -242,6 +260,7 @@ write_env
 
 # ---- 4. etcd -----------------------------------------------------------------------------------------------------
 
+BED_STARTING=1
 step "starting etcd on 127.0.0.1:$ETCD_CLIENT_PORT (log: $(rel "$(log_file etcd)"))"
 mkdir -p "$DATA_DIR/etcd"
 chmod 700 "$DATA_DIR/etcd"
@@ -324,6 +343,8 @@ for c in $(cluster_names); do
 	kc --context "$ctx" get --raw /version >/dev/null 2>"$LOG_DIR/kubectl-check.err" ||
 		die "kubectl --context $ctx failed: $(cat "$LOG_DIR/kubectl-check.err")"
 done
+
+BED_STARTING=0 # from here on the bed is up: a secretfed failure leaves it running
 
 if [[ $WITH_SECRETFED == 1 ]]; then
 	step "starting secretfed (hack/local-secretfed.sh start)"

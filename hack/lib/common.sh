@@ -190,9 +190,26 @@ stop_procs() {
 	done
 }
 
-# port_in_use PORT: true if something listens on 127.0.0.1:PORT.
+# port_in_use PORT: true if a live socket holds local port PORT (a listener, or a client connection that got it as
+# its ephemeral port: either makes the bind fail), or something answers on it. Closing sockets (TIME-WAIT,
+# FIN-WAIT, ...) of a stopped server do not count: they do not block a new listener.
 port_in_use() {
+	if command -v ss >/dev/null &&
+		[[ -n "$(ss -Htan state listening state established state syn-sent "( sport = :$1 )" 2>/dev/null)" ]]; then
+		return 0
+	fi
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# warn_ephemeral PORT...: ports in the kernel's ephemeral range can be taken at random by outgoing connections.
+warn_ephemeral() {
+	local lo hi p
+	read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || return 0
+	for p in "$@"; do
+		if ((p >= lo && p <= hi)); then
+			warn "port $p is in the ephemeral range $lo-$hi (net.ipv4.ip_local_port_range): an outgoing connection may hold it and make a bind fail; prefer ports below $lo"
+		fi
+	done
 }
 
 rss_mib() {
