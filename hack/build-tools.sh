@@ -99,6 +99,7 @@ build() {
 	{
 		echo "# $(date -u +%FT%TZ) go build $pkg@$ver ($(go env GOVERSION))"
 		set +e
+		# shellcheck disable=SC2086 # TOOLS_GOFLAGS is a list of flags
 		(cd "$TOOLS_MOD" && GOWORK=off CGO_ENABLED=0 go build -trimpath ${TOOLS_GOFLAGS:-} \
 			-ldflags "$(ldflags_of "$tool")" -o "$out" "$pkg")
 		rc=$?

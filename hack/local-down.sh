@@ -8,6 +8,7 @@
 #   --purge:  also deletes $LOCAL_DIR (default .local/) entirely.
 set -euo pipefail
 
+# shellcheck disable=SC2034 # read by lib/common.sh
 STEP_PREFIX=local-down
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prints each recorded component of the local bed: pid, alive, RSS, endpoint, log. Exit 0 if all alive.
 set -euo pipefail
+# shellcheck disable=SC2034 # read by lib/common.sh
 STEP_PREFIX=local-status
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 set_defaults

@@ -128,6 +128,7 @@ start_proc() {
 		echo
 	} >>"$log"
 	# bash writes its own pid, then execs the binary under that same pid.
+	# shellcheck disable=SC2016 # expanded by the inner bash
 	setsid bash -c 'echo "$$ $1" > "$0.tmp" && mv "$0.tmp" "$0" && shift && exec "$@"' \
 		"$pidf" "$(readlink -f "$bin")" "$bin" "$@" >>"$log" 2>&1 </dev/null &
 	local deadline=$((SECONDS + 5)) pid rbin
