@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/secretfed/secretfed/pkg/embeddedetcd"
 	"github.com/secretfed/secretfed/pkg/generated/clientset/versioned"
 )
 
@@ -50,3 +52,9 @@ var testCA = func() []byte {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }()
+
+func startBareEtcd(cfg serverConfig) (*embeddedetcd.Etcd, error) {
+	return embeddedetcd.Start(context.Background(), embeddedetcd.Config{
+		DataDir: cfg.DataDir, ClientURL: cfg.EtcdClientURL, PeerURL: cfg.EtcdPeerURL, LogLevel: "fatal",
+	})
+}

@@ -208,7 +208,12 @@ func rawEtcdValue(t *testing.T, etcdURL, key string) []byte {
 		t.Fatal(err)
 	}
 	if len(resp.Kvs) != 1 {
-		t.Fatalf("etcd key %s: got %d values, want 1", key, len(resp.Kvs))
+		all, _ := c.Get(ctx, "/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		var ks []string
+		for _, kv := range all.Kvs {
+			ks = append(ks, string(kv.Key))
+		}
+		t.Fatalf("etcd key %s: got %d values, want 1; keys present: %v", key, len(resp.Kvs), ks)
 	}
 	return resp.Kvs[0].Value
 }

@@ -36,7 +36,10 @@ import (
 	sfopenapi "github.com/secretfed/secretfed/pkg/generated/openapi"
 )
 
-const defaultEtcdPathPrefix = "/registry/secretfed.io"
+// Keys are <prefix>/secretfed.io/<resource>/...; the key is authenticated
+// data for the encryption transformers, so the prefix must never change once
+// data is written.
+const defaultEtcdPathPrefix = "/registry"
 
 // Options are the flags of secretfed-apiserver.
 type Options struct {
