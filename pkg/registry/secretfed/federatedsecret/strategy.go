@@ -51,9 +51,17 @@ func (strategy) PrepareForUpdate(ctx context.Context, obj, old runtime.Object) {
 	newFS := obj.(*secretfed.FederatedSecret)
 	oldFS := old.(*secretfed.FederatedSecret)
 	newFS.Status = oldFS.Status
-	if !apiequality.Semantic.DeepEqual(newFS.Spec, oldFS.Spec) {
+	if !apiequality.Semantic.DeepEqual(newFS.Spec, oldFS.Spec) || clustersPresenceChanged(&newFS.Spec.Placement, &oldFS.Spec.Placement) {
 		newFS.Generation = oldFS.Generation + 1
 	}
+}
+
+// clustersPresenceChanged reports whether placement.clusters went from absent
+// to present (even empty) or back. Semantic.DeepEqual equates nil and empty
+// slices, but here they differ: an absent list defers to clusterSelector, an
+// empty one places the secret nowhere.
+func clustersPresenceChanged(newP, oldP *secretfed.Placement) bool {
+	return (newP.Clusters == nil) != (oldP.Clusters == nil)
 }
 
 func (strategy) Validate(ctx context.Context, obj runtime.Object) field.ErrorList {
