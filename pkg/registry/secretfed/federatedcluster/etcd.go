@@ -62,7 +62,7 @@ var (
 	_ rest.Patcher            = &StatusREST{}
 )
 
-// ShortNames lets `kubectl get fsec` work.
+// ShortNames lets `kubectl get fcl` work.
 func (r *REST) ShortNames() []string { return []string{"fcl"} }
 
 // Categories lets `kubectl get secretfed` list both kinds.

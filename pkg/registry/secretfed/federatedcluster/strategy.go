@@ -1,4 +1,4 @@
-// Package federatedsecret implements the REST storage of FederatedClusters.
+// Package federatedcluster implements the REST storage of FederatedClusters.
 package federatedcluster
 
 import (
