@@ -16,11 +16,21 @@ BIN_DIR=${BIN_DIR:-$REPO/bin}
 LOG_DIR=$REPO/_output/logs
 STAMP_DIR=$BIN_DIR/.stamps
 
-K8S_VERSION=v1.37.2
-K8S_MAJOR=1
-K8S_MINOR=37
-ETCD_VERSION=v3.7.0
-KIND_VERSION=v0.33.0
+# Versions come from hack/tools/go.mod (the single place to bump them); the stamps compare against them.
+mod_version() {
+	local v
+	v=$(awk -v m="$1" '$1 == m && $2 ~ /^v/ {print $2; exit}' "$TOOLS_MOD/go.mod")
+	[[ -n $v ]] || {
+		echo "[tools] $1 is not required in hack/tools/go.mod" >&2
+		exit 1
+	}
+	echo "$v"
+}
+K8S_VERSION=$(mod_version k8s.io/kubernetes)      # v1.37.2
+K8S_MAJOR=$(echo "$K8S_VERSION" | cut -d. -f1 | tr -d v)
+K8S_MINOR=$(echo "$K8S_VERSION" | cut -d. -f2)
+ETCD_VERSION=$(mod_version go.etcd.io/etcd/server/v3) # v3.7.0
+KIND_VERSION=$(mod_version sigs.k8s.io/kind)          # v0.33.0
 
 ALL_TOOLS=(kube-apiserver kubectl etcd kind)
 
