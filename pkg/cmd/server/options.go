@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
@@ -39,6 +40,11 @@ import (
 // Keys are <prefix>/secretfed.io/<resource>/...; the key is authenticated
 // data for the encryption transformers, so the prefix must never change once
 // data is written.
+func init() {
+	// The logging options consult these gates (e.g. ContextualLogging).
+	utilruntime.Must(logsapi.AddFeatureGates(utilfeature.DefaultMutableFeatureGate))
+}
+
 const defaultEtcdPathPrefix = "/registry"
 
 // Options are the flags of secretfed-apiserver.
