@@ -23,85 +23,85 @@ package v1alpha1
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ClusterOverride) OpenAPIModelName() string {
-	return "io.secretfed.v1alpha1.ClusterOverride"
+	return "com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.ClusterOverride"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ClusterPropagationStatus) OpenAPIModelName() string {
-	return "io.secretfed.v1alpha1.ClusterPropagationStatus"
+	return "com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.ClusterPropagationStatus"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ClusterReference) OpenAPIModelName() string {
-	return "io.secretfed.v1alpha1.ClusterReference"
+	return "com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.ClusterReference"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in FederatedCluster) OpenAPIModelName() string {
-	return "io.secretfed.v1alpha1.FederatedCluster"
+	return "com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.FederatedCluster"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in FederatedClusterList) OpenAPIModelName() string {
-	return "io.secretfed.v1alpha1.FederatedClusterList"
+	return "com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.FederatedClusterList"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in FederatedClusterSpec) OpenAPIModelName() string {
-	return "io.secretfed.v1alpha1.FederatedClusterSpec"
+	return "com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.FederatedClusterSpec"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in FederatedClusterStatus) OpenAPIModelName() string {
-	return "io.secretfed.v1alpha1.FederatedClusterStatus"
+	return "com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.FederatedClusterStatus"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in FederatedSecret) OpenAPIModelName() string {
-	return "io.secretfed.v1alpha1.FederatedSecret"
+	return "com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.FederatedSecret"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in FederatedSecretList) OpenAPIModelName() string {
-	return "io.secretfed.v1alpha1.FederatedSecretList"
+	return "com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.FederatedSecretList"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in FederatedSecretSpec) OpenAPIModelName() string {
-	return "io.secretfed.v1alpha1.FederatedSecretSpec"
+	return "com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.FederatedSecretSpec"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in FederatedSecretStatus) OpenAPIModelName() string {
-	return "io.secretfed.v1alpha1.FederatedSecretStatus"
+	return "com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.FederatedSecretStatus"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in LocalSecretReference) OpenAPIModelName() string {
-	return "io.secretfed.v1alpha1.LocalSecretReference"
+	return "com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.LocalSecretReference"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in OverridePatch) OpenAPIModelName() string {
-	return "io.secretfed.v1alpha1.OverridePatch"
+	return "com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.OverridePatch"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in OverrideValue) OpenAPIModelName() string {
-	return "io.secretfed.v1alpha1.OverrideValue"
+	return "com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.OverrideValue"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in Placement) OpenAPIModelName() string {
-	return "io.secretfed.v1alpha1.Placement"
+	return "com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.Placement"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in SecretTemplate) OpenAPIModelName() string {
-	return "io.secretfed.v1alpha1.SecretTemplate"
+	return "com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.SecretTemplate"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in TemplateMetadata) OpenAPIModelName() string {
-	return "io.secretfed.v1alpha1.TemplateMetadata"
+	return "com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.TemplateMetadata"
 }

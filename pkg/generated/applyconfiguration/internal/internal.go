@@ -39,17 +39,178 @@ func Parser() *typed.Parser {
 var parserOnce sync.Once
 var parser *typed.Parser
 var schemaYAML = typed.YAMLObject(`types:
+- name: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.ClusterOverride
+  map:
+    fields:
+    - name: clusterName
+      type:
+        scalar: string
+      default: ""
+    - name: clusterOverrides
+      type:
+        list:
+          elementType:
+            namedType: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.OverridePatch
+          elementRelationship: atomic
+- name: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.ClusterPropagationStatus
+  map:
+    fields:
+    - name: message
+      type:
+        scalar: string
+    - name: name
+      type:
+        scalar: string
+      default: ""
+    - name: status
+      type:
+        scalar: string
+      default: ""
+- name: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.ClusterReference
+  map:
+    fields:
+    - name: name
+      type:
+        scalar: string
+      default: ""
 - name: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.FederatedCluster
-  scalar: untyped
-  list:
-    elementType:
-      namedType: __untyped_atomic_
-    elementRelationship: atomic
   map:
-    elementType:
-      namedType: __untyped_deduced_
-    elementRelationship: separable
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.FederatedClusterSpec
+      default: {}
+    - name: status
+      type:
+        namedType: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.FederatedClusterStatus
+      default: {}
+- name: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.FederatedClusterSpec
+  map:
+    fields:
+    - name: apiEndpoint
+      type:
+        scalar: string
+      default: ""
+    - name: caBundle
+      type:
+        scalar: string
+    - name: insecureSkipTLSVerify
+      type:
+        scalar: boolean
+    - name: proxyURL
+      type:
+        scalar: string
+    - name: secretRef
+      type:
+        namedType: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.LocalSecretReference
+      default: {}
+- name: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.FederatedClusterStatus
+  map:
+    fields:
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: kubernetesVersion
+      type:
+        scalar: string
 - name: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.FederatedSecret
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.FederatedSecretSpec
+      default: {}
+    - name: status
+      type:
+        namedType: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.FederatedSecretStatus
+      default: {}
+- name: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.FederatedSecretSpec
+  map:
+    fields:
+    - name: overrides
+      type:
+        list:
+          elementType:
+            namedType: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.ClusterOverride
+          elementRelationship: associative
+          keys:
+          - clusterName
+    - name: placement
+      type:
+        namedType: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.Placement
+      default: {}
+    - name: template
+      type:
+        namedType: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.SecretTemplate
+      default: {}
+- name: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.FederatedSecretStatus
+  map:
+    fields:
+    - name: clusters
+      type:
+        list:
+          elementType:
+            namedType: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.ClusterPropagationStatus
+          elementRelationship: associative
+          keys:
+          - name
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: observedGeneration
+      type:
+        scalar: numeric
+- name: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.LocalSecretReference
+  map:
+    fields:
+    - name: name
+      type:
+        scalar: string
+      default: ""
+- name: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.OverridePatch
+  map:
+    fields:
+    - name: op
+      type:
+        scalar: string
+    - name: path
+      type:
+        scalar: string
+      default: ""
+    - name: value
+      type:
+        namedType: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.OverrideValue
+- name: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.OverrideValue
   scalar: untyped
   list:
     elementType:
@@ -59,6 +220,238 @@ var schemaYAML = typed.YAMLObject(`types:
     elementType:
       namedType: __untyped_deduced_
     elementRelationship: separable
+- name: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.Placement
+  map:
+    fields:
+    - name: clusterSelector
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector
+    - name: clusters
+      type:
+        list:
+          elementType:
+            namedType: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.ClusterReference
+          elementRelationship: atomic
+- name: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.SecretTemplate
+  map:
+    fields:
+    - name: data
+      type:
+        map:
+          elementType:
+            scalar: string
+    - name: immutable
+      type:
+        scalar: boolean
+    - name: metadata
+      type:
+        namedType: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.TemplateMetadata
+      default: {}
+    - name: stringData
+      type:
+        map:
+          elementType:
+            scalar: string
+    - name: type
+      type:
+        scalar: string
+- name: com.github.secretfed.secretfed.pkg.apis.secretfed.v1alpha1.TemplateMetadata
+  map:
+    fields:
+    - name: annotations
+      type:
+        map:
+          elementType:
+            scalar: string
+    - name: labels
+      type:
+        map:
+          elementType:
+            scalar: string
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+  map:
+    fields:
+    - name: lastTransitionTime
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: message
+      type:
+        scalar: string
+      default: ""
+    - name: observedGeneration
+      type:
+        scalar: numeric
+    - name: reason
+      type:
+        scalar: string
+      default: ""
+    - name: status
+      type:
+        scalar: string
+      default: ""
+    - name: type
+      type:
+        scalar: string
+      default: ""
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1
+  map:
+    elementType:
+      scalar: untyped
+      list:
+        elementType:
+          namedType: __untyped_atomic_
+        elementRelationship: atomic
+      map:
+        elementType:
+          namedType: __untyped_deduced_
+        elementRelationship: separable
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector
+  map:
+    fields:
+    - name: matchExpressions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement
+          elementRelationship: atomic
+    - name: matchLabels
+      type:
+        map:
+          elementType:
+            scalar: string
+    elementRelationship: atomic
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement
+  map:
+    fields:
+    - name: key
+      type:
+        scalar: string
+      default: ""
+    - name: operator
+      type:
+        scalar: string
+      default: ""
+    - name: values
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: atomic
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: fieldsType
+      type:
+        scalar: string
+    - name: fieldsV1
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1
+    - name: manager
+      type:
+        scalar: string
+    - name: operation
+      type:
+        scalar: string
+    - name: subresource
+      type:
+        scalar: string
+    - name: time
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+  map:
+    fields:
+    - name: annotations
+      type:
+        map:
+          elementType:
+            scalar: string
+    - name: creationTimestamp
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: deletionGracePeriodSeconds
+      type:
+        scalar: numeric
+    - name: deletionTimestamp
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: finalizers
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+    - name: generateName
+      type:
+        scalar: string
+    - name: generation
+      type:
+        scalar: numeric
+    - name: labels
+      type:
+        map:
+          elementType:
+            scalar: string
+    - name: managedFields
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry
+          elementRelationship: atomic
+    - name: name
+      type:
+        scalar: string
+    - name: namespace
+      type:
+        scalar: string
+    - name: ownerReferences
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference
+          elementRelationship: associative
+          keys:
+          - uid
+    - name: resourceVersion
+      type:
+        scalar: string
+    - name: selfLink
+      type:
+        scalar: string
+    - name: uid
+      type:
+        scalar: string
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+      default: ""
+    - name: blockOwnerDeletion
+      type:
+        scalar: boolean
+    - name: controller
+      type:
+        scalar: boolean
+    - name: kind
+      type:
+        scalar: string
+      default: ""
+    - name: name
+      type:
+        scalar: string
+      default: ""
+    - name: uid
+      type:
+        scalar: string
+      default: ""
+    elementRelationship: atomic
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+  scalar: untyped
 - name: __untyped_atomic_
   scalar: untyped
   list:
