@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"testing"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 
 	"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1"
 )
@@ -17,4 +21,19 @@ func newFS(ns, name string, data map[string][]byte) *v1alpha1.FederatedSecret {
 			Data: data,
 		}},
 	}
+}
+
+func newRawClient(t *testing.T, cfg *rest.Config) *rest.RESTClient {
+	t.Helper()
+	c, err := rest.UnversionedRESTClientFor(withCodec(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func withCodec(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
+	return c
 }
