@@ -13,6 +13,7 @@ import (
 func main() {
 	ctx := genericapiserver.SetupSignalContext()
 	o := server.NewOptions(os.Stdout, os.Stderr)
+	o.Controllers = server.NewControllerOptions()
 	cmd := server.NewCommand(ctx, o)
 	os.Exit(cli.Run(cmd))
 }
