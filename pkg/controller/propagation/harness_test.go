@@ -78,8 +78,8 @@ func start(t *testing.T, s setup) *harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{
-		t:        t,
-		ctx:      ctx,
+		t:   t,
+		ctx: ctx,
 		// NewSimpleClientset: the field-managed tracker of NewClientset
 		// needs type information the generated apply configurations lack.
 		sf:       sffake.NewSimpleClientset(withResourceVersions(s.objects)...),
@@ -435,7 +435,6 @@ func (h *harness) updateFCStatus(name string, mutate func(fc *v1alpha1.Federated
 		h.t.Fatal(err)
 	}
 }
-
 
 func kindFor(resource string) string {
 	return map[string]string{"federatedsecrets": "FederatedSecret", "federatedclusters": "FederatedCluster"}[resource]
