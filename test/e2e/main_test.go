@@ -21,6 +21,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "e2e setup failed:", err)
 		os.Exit(1)
 	}
+	if err := f.JoinMembers(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e setup failed:", err)
+		f.Teardown()
+		os.Exit(1)
+	}
 	code := m.Run()
 	f.Teardown()
 	os.Exit(code)
