@@ -1,145 +1,222 @@
-// Package clusterhealth probes every member cluster's /readyz and /version
-// and keeps FederatedCluster status (the Ready condition and
-// kubernetesVersion) current. It writes status only when it changes.
+// Package clusterhealth keeps FederatedCluster status true to the member:
+// it probes each member's /readyz and /version every period and sets the
+// Ready condition and kubernetesVersion, and it renews members' bounded
+// ServiceAccount tokens before they expire (token.go).
+//
+// Status is written only when it changes. Tokens are never logged and never
+// put into events or status.
 package clusterhealth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
+	"net/http"
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1"
 	"github.com/secretfed/secretfed/pkg/generated/clientset/versioned"
+	"github.com/secretfed/secretfed/pkg/generated/informers/externalversions"
 	listers "github.com/secretfed/secretfed/pkg/generated/listers/secretfed/v1alpha1"
 	"github.com/secretfed/secretfed/pkg/member"
 )
 
-// Config is what the health controller needs.
+// Config is what New needs.
 type Config struct {
-	Client  versioned.Interface
-	Lister  listers.FederatedClusterLister
+	// Client writes FederatedCluster status and credentials FederatedSecrets.
+	Client versioned.Interface
+	// Informers supplies FederatedClusters and FederatedSecrets.
+	Informers externalversions.SharedInformerFactory
+	// Members connects to member clusters.
 	Members *member.Cache
-	// Period between probes (default 10s), Timeout of one probe (3s),
-	// FailureThreshold consecutive failures before Ready=False (3).
-	Period           time.Duration
-	Timeout          time.Duration
+	// Recorder records events on FederatedClusters.
+	Recorder record.EventRecorder
+
+	// Period between probes of a cluster. Default 10s.
+	Period time.Duration
+	// Timeout of each probe. Default 3s.
+	Timeout time.Duration
+	// FailureThreshold consecutive failed probes make a cluster not ready.
+	// Default 3. One success makes it ready.
 	FailureThreshold int
+	// TokenRenewFraction of a token's lifetime after which it is renewed.
+	// Default 0.8.
+	TokenRenewFraction float64
 }
 
-// Controller probes member clusters.
+func (c *Config) complete() {
+	if c.Period <= 0 {
+		c.Period = 10 * time.Second
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 3 * time.Second
+	}
+	if c.FailureThreshold <= 0 {
+		c.FailureThreshold = 3
+	}
+	if c.TokenRenewFraction <= 0 || c.TokenRenewFraction > 1 {
+		c.TokenRenewFraction = 0.8
+	}
+}
+
+// Controller probes member clusters and renews their tokens.
 type Controller struct {
-	cfg Config
-	mu  sync.Mutex
-	// failures counts consecutive failed probes per cluster.
+	cfg        Config
+	fcInformer cache.SharedIndexInformer
+	fsInformer cache.SharedIndexInformer
+	fcLister   listers.FederatedClusterLister
+	fsLister   listers.FederatedSecretLister
+	now        func() time.Time
+
+	mu       sync.Mutex
 	failures map[string]int
 }
 
-// New returns a controller with defaults filled in.
+// New returns a controller; nothing runs until Run.
 func New(cfg Config) *Controller {
-	if cfg.Period <= 0 {
-		cfg.Period = 10 * time.Second
+	cfg.complete()
+	fc := cfg.Informers.Secretfed().V1alpha1().FederatedClusters()
+	fs := cfg.Informers.Secretfed().V1alpha1().FederatedSecrets()
+	return &Controller{
+		cfg:        cfg,
+		fcInformer: fc.Informer(),
+		fsInformer: fs.Informer(),
+		fcLister:   fc.Lister(),
+		fsLister:   fs.Lister(),
+		now:        time.Now,
+		failures:   map[string]int{},
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 3 * time.Second
-	}
-	if cfg.FailureThreshold <= 0 {
-		cfg.FailureThreshold = 3
-	}
-	return &Controller{cfg: cfg, failures: map[string]int{}}
 }
 
-// Run probes every cluster each period until ctx is done.
-func (c *Controller) Run(ctx context.Context) {
-	wait.UntilWithContext(ctx, c.probeAll, c.cfg.Period)
+// Run probes every cluster each period and renews tokens that are due,
+// until ctx is done.
+func (c *Controller) Run(ctx context.Context) error {
+	defer utilruntime.HandleCrash()
+	c.cfg.Informers.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), c.fcInformer.HasSynced, c.fsInformer.HasSynced) {
+		return fmt.Errorf("caches did not sync: %w", ctx.Err())
+	}
+	klog.FromContext(ctx).Info("Starting cluster health checks", "period", c.cfg.Period, "timeout", c.cfg.Timeout,
+		"failureThreshold", c.cfg.FailureThreshold, "tokenRenewFraction", c.cfg.TokenRenewFraction)
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		c.probeAll(ctx)
+		c.renewTokens(ctx)
+	}, c.cfg.Period)
+	return nil
 }
 
+// probeAll probes every cluster in parallel; each probe is bounded by the
+// timeout, so one dead member delays the round by at most that much.
 func (c *Controller) probeAll(ctx context.Context) {
-	clusters, err := c.cfg.Lister.List(labels.Everything())
+	clusters, err := c.fcLister.List(labels.Everything())
 	if err != nil {
-		klog.ErrorS(err, "Listing FederatedClusters")
+		utilruntime.HandleError(err)
 		return
 	}
+	seen := map[string]bool{}
 	var wg sync.WaitGroup
 	for _, fc := range clusters {
+		seen[fc.Name] = true
 		if fc.DeletionTimestamp != nil {
 			continue
 		}
-		wg.Go(func() { c.probeOne(ctx, fc) })
+		wg.Go(func() {
+			if err := c.check(ctx, fc); err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+				utilruntime.HandleErrorWithContext(ctx, err, "Writing FederatedCluster status failed", "cluster", fc.Name)
+			}
+		})
 	}
 	wg.Wait()
+	c.mu.Lock()
+	for name := range c.failures {
+		if !seen[name] {
+			delete(c.failures, name)
+		}
+	}
+	c.mu.Unlock()
 }
 
-// Result is the outcome of one probe.
-type Result struct {
-	Healthy bool
-	Reason  string
-	Message string
-	Version string
+// probeResult is the outcome of one probe.
+type probeResult struct {
+	ok      bool
+	reason  string // for failures
+	message string
+	// immediate failures do not wait for the threshold: a malformed
+	// configuration will not heal by retrying.
+	immediate bool
+	version   string
 }
 
-// Probe checks one member: /readyz, then /version.
-func Probe(ctx context.Context, members *member.Cache, fc *v1alpha1.FederatedCluster, timeout time.Duration) Result {
-	m, err := members.Get(fc)
+func (c *Controller) probe(ctx context.Context, fc *v1alpha1.FederatedCluster) probeResult {
+	m, err := c.cfg.Members.Get(fc)
 	if err != nil {
 		if member.IsConfigError(err) {
-			return Result{Reason: v1alpha1.ReasonConfigMalformed, Message: err.Error()}
+			return probeResult{reason: v1alpha1.ReasonConfigMalformed, message: err.Error(), immediate: true}
 		}
-		return Result{Reason: v1alpha1.ReasonClusterNotReachable, Message: err.Error()}
+		return probeResult{reason: v1alpha1.ReasonClusterNotReachable, message: err.Error()}
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	rc := m.Client.Discovery().RESTClient()
+	if rc == nil {
+		return probeResult{reason: v1alpha1.ReasonConfigMalformed, message: "no REST client for the cluster", immediate: true}
+	}
+
+	pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	body, err := m.Client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-	if err != nil {
-		return classify(err, body)
+	var code int
+	res := rc.Get().AbsPath("/readyz").Do(pctx).StatusCode(&code)
+	if err := res.Error(); err != nil || code != http.StatusOK {
+		switch {
+		case code == http.StatusUnauthorized || code == http.StatusForbidden:
+			return probeResult{reason: v1alpha1.ReasonUnauthorized, message: fmt.Sprintf("/readyz answered %d: the token is not accepted", code)}
+		case code != 0:
+			return probeResult{reason: v1alpha1.ReasonClusterNotReady, message: fmt.Sprintf("/readyz answered %d", code)}
+		default:
+			return probeResult{reason: v1alpha1.ReasonClusterNotReachable, message: reachError(err)}
+		}
 	}
-	v, err := m.Client.Discovery().ServerVersion()
-	if err != nil {
-		return classify(err, nil)
+
+	r := probeResult{ok: true}
+	raw, err := rc.Get().AbsPath("/version").Do(pctx).Raw()
+	if err == nil {
+		var info version.Info
+		if json.Unmarshal(raw, &info) == nil {
+			r.version = info.GitVersion
+		}
 	}
-	return Result{Healthy: true, Reason: v1alpha1.ReasonClusterReady, Message: "/readyz is ok", Version: v.GitVersion}
+	return r
 }
 
-func classify(err error, body []byte) Result {
-	switch {
-	case apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err):
-		return Result{Reason: v1alpha1.ReasonUnauthorized, Message: "the member rejected secretfed's credentials: " + shortError(err)}
-	case isNetworkError(err):
-		return Result{Reason: v1alpha1.ReasonClusterNotReachable, Message: shortError(err)}
-	default:
-		return Result{Reason: v1alpha1.ReasonClusterNotReady, Message: "/readyz failed: " + shortError(err)}
+func reachError(err error) string {
+	if err == nil {
+		return "no answer"
 	}
-}
-
-func isNetworkError(err error) bool {
-	var ne net.Error
-	var ue *url.Error
-	return errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded) || apierrors.IsTimeout(err)
-}
-
-func shortError(err error) string {
-	s := err.Error()
-	if len(s) > 300 {
-		s = s[:300] + "…"
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "/readyz did not answer in time"
 	}
-	return s
+	return err.Error()
 }
 
-func (c *Controller) probeOne(ctx context.Context, fc *v1alpha1.FederatedCluster) {
-	r := Probe(ctx, c.cfg.Members, fc, c.cfg.Timeout)
+// check probes one cluster and writes its status if it changed.
+func (c *Controller) check(ctx context.Context, fc *v1alpha1.FederatedCluster) error {
+	r := c.probe(ctx, fc)
+
 	c.mu.Lock()
-	if r.Healthy {
+	if r.ok {
 		c.failures[fc.Name] = 0
 	} else {
 		c.failures[fc.Name]++
@@ -147,48 +224,47 @@ func (c *Controller) probeOne(ctx context.Context, fc *v1alpha1.FederatedCluster
 	failures := c.failures[fc.Name]
 	c.mu.Unlock()
 
-	status := fc.Status.DeepCopy()
+	status := *fc.Status.DeepCopy()
+	old := meta.FindStatusCondition(fc.Status.Conditions, v1alpha1.ConditionReady)
+	var cond *metav1.Condition
 	switch {
-	case r.Healthy:
-		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-			Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: r.Reason, Message: r.Message, ObservedGeneration: fc.Generation,
-		})
-		status.KubernetesVersion = r.Version
-	case failures >= c.cfg.FailureThreshold || r.Reason == v1alpha1.ReasonConfigMalformed:
-		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-			Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: r.Reason,
-			Message: fmt.Sprintf("%d consecutive failed probes: %s", failures, r.Message), ObservedGeneration: fc.Generation,
-		})
+	case r.ok:
+		cond = &metav1.Condition{Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonClusterReady, Message: "/readyz is ok"}
+		if r.version != "" {
+			status.KubernetesVersion = r.version
+		}
+	case r.immediate || failures >= c.cfg.FailureThreshold:
+		cond = &metav1.Condition{Status: metav1.ConditionFalse, Reason: r.reason, Message: r.message}
+		if old != nil && old.Status == cond.Status && old.Reason == cond.Reason {
+			// Network errors name ephemeral ports and the like: keep the
+			// first message of a failure so that status is written on
+			// transitions only, not on every probe.
+			cond.Message = old.Message
+		}
 	default:
-		// Below the threshold: keep the last verdict.
-		return
+		klog.FromContext(ctx).V(2).Info("Cluster probe failed", "cluster", fc.Name, "reason", r.reason, "failures", failures)
 	}
-	if equalIgnoringMessageCount(fc.Status, *status) {
-		return
+	if cond == nil {
+		return nil
 	}
-	updated := fc.DeepCopy()
-	updated.Status = *status
-	if _, err := c.cfg.Client.SecretfedV1alpha1().FederatedClusters().UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil {
-		klog.ErrorS(err, "Updating FederatedCluster status", "cluster", fc.Name)
-		return
+	cond.Type = v1alpha1.ConditionReady
+	cond.ObservedGeneration = fc.Generation
+	cond.LastTransitionTime = metav1.NewTime(c.now())
+	meta.SetStatusCondition(&status.Conditions, *cond)
+	if equality.Semantic.DeepEqual(fc.Status, status) {
+		return nil
 	}
-	klog.V(2).InfoS("FederatedCluster health changed", "cluster", fc.Name, "ready", r.Healthy, "reason", r.Reason)
-}
 
-// equalIgnoringMessageCount compares statuses but ignores the failure count
-// in a False message, so repeated failures do not rewrite status each probe.
-func equalIgnoringMessageCount(a, b v1alpha1.FederatedClusterStatus) bool {
-	if a.KubernetesVersion != b.KubernetesVersion || len(a.Conditions) != len(b.Conditions) {
-		return false
-	}
-	for i := range a.Conditions {
-		x, y := a.Conditions[i], b.Conditions[i]
-		if x.Type != y.Type || x.Status != y.Status || x.Reason != y.Reason || x.ObservedGeneration != y.ObservedGeneration {
-			return false
+	if old == nil || old.Status != cond.Status || old.Reason != cond.Reason {
+		klog.FromContext(ctx).Info("Cluster readiness changed", "cluster", fc.Name, "ready", cond.Status, "reason", cond.Reason)
+		eventType := corev1.EventTypeNormal
+		if cond.Status != metav1.ConditionTrue {
+			eventType = corev1.EventTypeWarning
 		}
-		if x.Status == metav1.ConditionTrue && !equality.Semantic.DeepEqual(x.Message, y.Message) {
-			return false
-		}
+		c.cfg.Recorder.Event(fc, eventType, cond.Reason, cond.Message)
 	}
-	return true
+	fc = fc.DeepCopy()
+	fc.Status = status
+	_, err := c.cfg.Client.SecretfedV1alpha1().FederatedClusters().UpdateStatus(ctx, fc, metav1.UpdateOptions{})
+	return err
 }
