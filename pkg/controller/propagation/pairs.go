@@ -210,9 +210,11 @@ func (c *Controller) apply(ctx context.Context, m *member.Member, in *intent) (o
 	secrets := m.Client.CoreV1().Secrets(desired.Namespace)
 
 	rctx, cancel := c.reqCtx(ctx)
+	fromCache := m.HasSynced()
 	observed, err := m.GetSecret(rctx, desired.Namespace, desired.Name)
 	cancel()
-	if apierrors.IsNotFound(err) && m.HasSynced() {
+	if apierrors.IsNotFound(err) && fromCache {
+		fromCache = false
 		// The cache holds only managed Secrets and may lag behind our own
 		// writes: ask the member before creating, so that an unmanaged
 		// Secret, re-checked on every resync, costs a read and not a
@@ -264,6 +266,22 @@ func (c *Controller) apply(ctx context.Context, m *member.Member, in *intent) (o
 		if !update {
 			return propagated(), nil
 		}
+		if recreate && fromCache {
+			// Deleting is not undone by a conflict: confirm with the
+			// member that the cache is not just behind our own last write.
+			fromCache = false
+			rctx, cancel := c.reqCtx(ctx)
+			observed, err = secrets.Get(rctx, desired.Name, metav1.GetOptions{})
+			cancel()
+			if apierrors.IsNotFound(err) {
+				return outcome{status: v1alpha1.StatusUpdateFailed, message: "the Secret was deleted while being updated"}, err
+			}
+			if err != nil {
+				return c.readFailure(in, err), err
+			}
+			attempt--
+			continue
+		}
 		if recreate {
 			return c.recreate(ctx, m, desired, observed)
 		}
@@ -280,6 +298,7 @@ func (c *Controller) apply(ctx context.Context, m *member.Member, in *intent) (o
 		rctx, cancel = c.reqCtx(ctx)
 		observed, err = secrets.Get(rctx, desired.Name, metav1.GetOptions{})
 		cancel()
+		fromCache = false
 		if apierrors.IsNotFound(err) {
 			// Deleted in between: start over on the next attempt.
 			return outcome{status: v1alpha1.StatusUpdateFailed, message: "the Secret was deleted while being updated"}, err
