@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -106,7 +107,12 @@ func (f *Framework) setupLocal() error {
 	}
 	localDir := envOr("E2E_LOCAL_DIR", filepath.Join(f.RepoRoot, "_output", "e2e-bed"))
 	env := []string{"LOCAL_DIR=" + localDir, "SECRETFED_V=" + envOr("E2E_SECRETFED_V", "6")}
+	// E2E_PORT_OFFSET moves every port, so several suites can run at once.
+	offset, _ := strconv.Atoi(os.Getenv("E2E_PORT_OFFSET"))
 	for k, v := range localE2EEnv {
+		if n, err := strconv.Atoi(v); err == nil && strings.HasSuffix(k, "PORT") {
+			v = strconv.Itoa(n + offset)
+		}
 		env = append(env, k+"="+v)
 	}
 	env = append(env, "SECRETFED_ARGS="+os.Getenv("E2E_SECRETFED_ARGS"))
