@@ -300,7 +300,7 @@ func KindEnv(o KindOptions, dir, kubeconfigPath string, kc *clientcmdapi.Config,
 	clusters := o.Clusters()
 	env := map[string]string{
 		"E2E_PROVIDER":     "kind",
-		"LOCAL_DIR":        dir,
+		"KIND_DIR":         dir,
 		"LOG_DIR":          dir + "/logs",
 		"KUBECONFIG":       kubeconfigPath,
 		"MEMBERS":          strconv.Itoa(o.Members),

@@ -333,7 +333,7 @@ func TestMergeKindKubeconfigsNamesContextsLikeTheLocalBed(t *testing.T) {
 	internal := map[string]string{"member1": "https://secretfed-member1-control-plane:6443", "member2": "https://secretfed-member2-control-plane:6443"}
 	got := KindEnv(o, "/bed", "/bed/kubeconfig", kc, internal)
 	want := map[string]string{
-		"E2E_PROVIDER": "kind", "LOCAL_DIR": "/bed", "LOG_DIR": "/bed/logs", "KUBECONFIG": "/bed/kubeconfig",
+		"E2E_PROVIDER": "kind", "KIND_DIR": "/bed", "LOG_DIR": "/bed/logs", "KUBECONFIG": "/bed/kubeconfig",
 		"MEMBERS": "2", "HOST_CONTEXT": "secretfed-host", "HOST_URL": "https://127.0.0.1:40001",
 		"HOST_KIND_CLUSTER": "secretfed-host", "KIND_NODE_IMAGE": "img:1", "SECRETFED_IMAGE": "sf:e2e",
 		"SECRETFED_DEPLOY": "/bed/deploy",
