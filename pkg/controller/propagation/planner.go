@@ -427,13 +427,31 @@ func (c *Controller) writeStatus(ctx context.Context, fs *v1alpha1.FederatedSecr
 	if equality.Semantic.DeepEqual(normalize(fs.Status), normalize(status)) {
 		return nil
 	}
+	prev := map[string]v1alpha1.PropagationStatus{}
+	for _, e := range fs.Status.Clusters {
+		prev[e.Name] = e.Status
+	}
 	fs = fs.DeepCopy()
 	fs.Status = status
-	_, err := c.client.SecretfedV1alpha1().FederatedSecrets(fs.Namespace).UpdateStatus(ctx, fs, metav1.UpdateOptions{})
+	updated, err := c.client.SecretfedV1alpha1().FederatedSecrets(fs.Namespace).UpdateStatus(ctx, fs, metav1.UpdateOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// The planner decides these without a member request, so no pair
+	// outcome reports them: warn once when a cluster enters one.
+	for _, e := range status.Clusters {
+		switch e.Status {
+		case v1alpha1.StatusOverrideFailed, v1alpha1.StatusClusterNotFound, v1alpha1.StatusClusterNotReady:
+			if prev[e.Name] != e.Status {
+				propagationErrors.WithLabelValues(string(e.Status)).Inc()
+				c.recorder.Eventf(updated, corev1.EventTypeWarning, string(e.Status), "cluster %s: %s", e.Name, e.Message)
+			}
+		}
+	}
+	return nil
 }
 
 // normalize makes empty and nil lists compare equal.

@@ -240,6 +240,15 @@ func TestOverridesPerClusterAndOneClustersFailure(t *testing.T) {
 		cond.Message != "2/3 clusters propagated; failed: member3: OverrideFailed" {
 		t.Errorf("condition = %+v", cond)
 	}
+	want := "db-creds Warning OverrideFailed: cluster member3: override 0 (remove /data/missing): path does not exist"
+	h.eventually("one Warning event for member3's OverrideFailed", func() bool {
+		for _, e := range h.recorder.all() {
+			if e == want {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 func TestDriftIsCorrected(t *testing.T) {
