@@ -130,7 +130,7 @@ func TestFailuresAreReportedAsWarningEventsAndMetrics(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		for _, want := range []string{"secretfed_propagation_duration_seconds_bucket", "secretfed_member_writes_total{cluster=\"" + m1 + "\"", "secretfed_propagation_errors_total"} {
+		for _, want := range []string{"secretfed_propagation_duration_seconds_bucket", "secretfed_member_writes_total{cluster=\"" + m1 + "\"", "secretfed_propagation_errors_total", `workqueue_depth{name="secretfed_propagation"}`} {
 			if !strings.Contains(body, want) {
 				return fmt.Errorf("/metrics lacks %s", want)
 			}
