@@ -42,13 +42,13 @@ import (
 
 func (f *Framework) setupKind() error {
 	dir := envOr("E2E_KIND_DIR", filepath.Join(f.RepoRoot, "_output", "e2e-kind"))
-	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o700); err != nil {
-		return err
-	}
 	k := &kindBed{f: f, dir: dir, log: kindStepLogger()}
 
 	engine, err := k.preflight()
 	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o700); err != nil {
 		return err
 	}
 	opts, err := KindOptionsFromEnv(os.Getenv, engine)
