@@ -42,7 +42,7 @@ verify: ## Check generated code, formatting and go vet.
 
 .PHONY: test-unit
 test-unit: ## Unit tests (fakes only) and the fuzz seed corpora.
-	$(GO) test ./pkg/... ./cmd/...
+	$(GO) test ./pkg/... ./cmd/... ./test/e2e/framework/...
 
 .PHONY: test-integration
 test-integration: ## The real server in-process on an embedded etcd.
