@@ -10,7 +10,15 @@ SCRIPT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "${SCRIPT_ROOT}"
 THIS_PKG="github.com/secretfed/secretfed"
 # The code-generator version is the one pinned by the tool directive in go.mod.
-CODEGEN_PKG="${CODEGEN_PKG:-$(go list -m -f '{{.Dir}}' k8s.io/code-generator)}"
+# `go list -m` does not download: on a cold machine fetch the module first.
+if [[ -z "${CODEGEN_PKG:-}" ]]; then
+    go mod download k8s.io/code-generator
+    CODEGEN_PKG="$(go list -m -f '{{.Dir}}' k8s.io/code-generator)"
+fi
+if [[ ! -f "${CODEGEN_PKG}/kube_codegen.sh" ]]; then
+    echo "update-codegen: k8s.io/code-generator not found (CODEGEN_PKG=${CODEGEN_PKG}); is the Go module proxy reachable?" >&2
+    exit 1
+fi
 # Generators are installed into a private GOBIN so nothing leaks onto PATH.
 export GOBIN="${SCRIPT_ROOT}/_output/codegen-bin"
 mkdir -p "${GOBIN}"
