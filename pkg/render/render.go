@@ -192,45 +192,6 @@ const (
 	tImmutable
 )
 
-// parsePointer splits an RFC 6901 pointer into unescaped tokens ("~1" is "/",
-// "~0" is "~"). Like write-time validation, it rejects the empty pointer and
-// empty tokens.
-func parsePointer(p string) ([]string, bool) {
-	if !strings.HasPrefix(p, "/") {
-		return nil, false
-	}
-	tokens := strings.Split(p[1:], "/")
-	for i, tok := range tokens {
-		if tok == "" {
-			return nil, false
-		}
-		if !strings.Contains(tok, "~") {
-			continue
-		}
-		var b strings.Builder
-		for j := 0; j < len(tok); j++ {
-			if tok[j] != '~' {
-				b.WriteByte(tok[j])
-				continue
-			}
-			if j+1 == len(tok) {
-				return nil, false
-			}
-			switch tok[j+1] {
-			case '0':
-				b.WriteByte('~')
-			case '1':
-				b.WriteByte('/')
-			default:
-				return nil, false
-			}
-			j++
-		}
-		tokens[i] = b.String()
-	}
-	return tokens, true
-}
-
 func classify(tokens []string) (target, string) {
 	switch len(tokens) {
 	case 1:
@@ -288,7 +249,7 @@ func (w *working) apply(index int, p *v1alpha1.OverridePatch) error {
 	default:
 		return fail(reasonUnknownOp)
 	}
-	tokens, ok := parsePointer(p.Path)
+	tokens, ok := validation.ParseJSONPointer(p.Path)
 	if !ok {
 		return fail(reasonMalformedPointer)
 	}

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1"
+	"github.com/secretfed/secretfed/pkg/apis/secretfed/validation"
 )
 
 const secretValue = "s3cr3t-value-never-shown"
@@ -628,9 +629,9 @@ func TestParsePointer(t *testing.T) {
 		{in: "/data/a~2"},
 	}
 	for _, tc := range tests {
-		got, ok := parsePointer(tc.in)
+		got, ok := validation.ParseJSONPointer(tc.in)
 		if ok != tc.ok || !cmp.Equal(got, tc.want) {
-			t.Errorf("parsePointer(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+			t.Errorf("ParseJSONPointer(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
 	}
 }
