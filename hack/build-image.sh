@@ -36,7 +36,7 @@ if [[ ${SKIP_BUILD:-0} != 1 ]]; then
 	t0=$SECONDS
 	mkdir -p bin
 	CGO_ENABLED=0 "$GO" build -trimpath \
-		-ldflags "-X github.com/secretfed/secretfed/pkg/version.Version=$VERSION" \
+		-ldflags "-s -w -X github.com/secretfed/secretfed/pkg/version.Version=$VERSION" \
 		-o "$BIN" ./cmd/apiserver
 	log "go build took $((SECONDS - t0))s"
 fi
