@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/structured-merge-diff/v6/typed"
 
 	"github.com/secretfed/secretfed/pkg/apis/secretfed"
 	"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1"
@@ -24,7 +25,9 @@ import (
 // the server's create and update handlers use, then through validation, the
 // storage codec and rendering. What they hold the code to:
 //
-//   - nothing panics, whatever the bytes (a panic is a 500 for the caller);
+//   - nothing panics, whatever the bytes (a panic is a 500 for the caller),
+//     including server-side apply's field tracking, which walks every
+//     decoded object before validation runs;
 //   - a body either fails to decode (the handler answers 400) or decodes to
 //     an object whose every validation error names a field (a 422 with a
 //     field path);
@@ -132,12 +135,27 @@ func roundTrip(t *testing.T, codecs serializer.CodecFactory, obj, into runtime.O
 	return out
 }
 
+// requireFieldManagerWalk converts a decoded object to v1alpha1 and walks it
+// the way the field manager does (structured-merge-diff reflection) on every
+// create and update, before validation. A value it cannot represent panics
+// there.
+func requireFieldManagerWalk(t *testing.T, scheme *runtime.Scheme, in, out runtime.Object) {
+	t.Helper()
+	if err := scheme.Convert(in, out, nil); err != nil {
+		t.Fatalf("converting a decoded object to v1alpha1: %v", err)
+	}
+	if _, err := typed.DeducedParseableType.FromStructured(out); err != nil {
+		t.Fatalf("the field manager cannot walk a decoded object: %v", err)
+	}
+}
+
 var fuzzClusters = []*v1alpha1.FederatedCluster{
 	{ObjectMeta: metav1.ObjectMeta{Name: "member1", Labels: map[string]string{"env": "prod"}}},
 	{ObjectMeta: metav1.ObjectMeta{Name: "member2", Labels: map[string]string{"env": "dev", "region": "eu"}}},
 }
 
 func checkFederatedSecret(t *testing.T, scheme *runtime.Scheme, codecs serializer.CodecFactory, fs *secretfed.FederatedSecret) {
+	requireFieldManagerWalk(t, scheme, fs, &v1alpha1.FederatedSecret{})
 	errs := validation.ValidateFederatedSecret(fs)
 	requireFieldPaths(t, "create", errs)
 	requireNoDataEcho(t, fs, errs)
@@ -175,7 +193,8 @@ func checkFederatedSecret(t *testing.T, scheme *runtime.Scheme, codecs serialize
 	}
 }
 
-func checkFederatedCluster(t *testing.T, codecs serializer.CodecFactory, fc *secretfed.FederatedCluster) {
+func checkFederatedCluster(t *testing.T, scheme *runtime.Scheme, codecs serializer.CodecFactory, fc *secretfed.FederatedCluster) {
+	requireFieldManagerWalk(t, scheme, fc, &v1alpha1.FederatedCluster{})
 	errs := validation.ValidateFederatedCluster(fc)
 	requireFieldPaths(t, "create", errs)
 	old := fc.DeepCopy()
@@ -247,7 +266,7 @@ func FuzzDecodeFederatedCluster(f *testing.F) {
 	for _, s := range federatedClusterSeeds {
 		f.Add([]byte(s))
 	}
-	_, codecs := newCodecs()
+	scheme, codecs := newCodecs()
 	decoders := serverDecoders(f, codecs)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, d := range decoders {
@@ -259,7 +278,7 @@ func FuzzDecodeFederatedCluster(f *testing.F) {
 			if !isFC {
 				continue
 			}
-			checkFederatedCluster(t, codecs, fc)
+			checkFederatedCluster(t, scheme, codecs, fc)
 		}
 	})
 }

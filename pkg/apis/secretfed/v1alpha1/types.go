@@ -1,8 +1,11 @@
 package v1alpha1
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
+	"strconv"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -166,11 +169,16 @@ func (v OverrideValue) MarshalJSON() ([]byte, error) {
 	return v.Raw, nil
 }
 
-// UnmarshalJSON keeps a copy of the raw JSON value.
+// UnmarshalJSON keeps a copy of the raw JSON value, without surrounding
+// white space. It refuses numbers that do not fit a float64: the rest of the
+// API machinery cannot represent them (server-side apply's field tracking
+// converts every value and would fail the request with a 500), and a typed
+// field would refuse them at decoding too. Errors never quote the value.
 func (v *OverrideValue) UnmarshalJSON(data []byte) error {
 	if v == nil {
 		return errors.New("OverrideValue: UnmarshalJSON on nil pointer")
 	}
+	data = bytes.TrimSpace(data)
 	if string(data) == "null" {
 		v.Raw = nil
 		return nil
@@ -178,8 +186,32 @@ func (v *OverrideValue) UnmarshalJSON(data []byte) error {
 	if !json.Valid(data) {
 		return errors.New("OverrideValue: invalid JSON")
 	}
+	if !numbersFitFloat64(data) {
+		return errors.New("OverrideValue: a number is out of the range of a 64-bit float")
+	}
 	v.Raw = append(v.Raw[:0], data...)
 	return nil
+}
+
+// numbersFitFloat64 reports whether every number in the valid JSON data
+// parses as a float64 without overflow.
+func numbersFitFloat64(data []byte) bool {
+	if !bytes.ContainsAny(data, "0123456789") {
+		return true
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return err == io.EOF
+		}
+		if n, ok := tok.(json.Number); ok {
+			if _, err := strconv.ParseFloat(string(n), 64); err != nil {
+				return false
+			}
+		}
+	}
 }
 
 // FederatedSecretStatus is the observed propagation state.
