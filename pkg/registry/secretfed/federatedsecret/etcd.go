@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"github.com/secretfed/secretfed/pkg/apis/secretfed"
+	"github.com/secretfed/secretfed/pkg/registry/secretfed/patcherr"
 )
 
 // REST is the storage of the federatedsecrets resource.
@@ -68,6 +69,12 @@ func (r *REST) ShortNames() []string { return []string{"fsec"} }
 // Categories lets `kubectl get secretfed` list both kinds.
 func (r *REST) Categories() []string { return []string{"secretfed"} }
 
+// Update keeps the errors of malformed patches free of stored values and
+// out of the 5xx range (package patcherr).
+func (r *REST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc, updateValidation rest.ValidateObjectUpdateFunc, forceAllowCreate bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
+	return r.Store.Update(ctx, name, patcherr.Wrap(secretfed.Kind("FederatedSecret"), name, objInfo), createValidation, updateValidation, forceAllowCreate, options)
+}
+
 // New returns an empty FederatedSecret.
 func (r *StatusREST) New() runtime.Object { return &secretfed.FederatedSecret{} }
 
@@ -82,7 +89,7 @@ func (r *StatusREST) Get(ctx context.Context, name string, options *metav1.GetOp
 // Update changes only the status of a FederatedSecret.
 func (r *StatusREST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc, updateValidation rest.ValidateObjectUpdateFunc, forceAllowCreate bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
 	// A subresource never creates its parent.
-	return r.store.Update(ctx, name, objInfo, createValidation, updateValidation, false, options)
+	return r.store.Update(ctx, name, patcherr.Wrap(secretfed.Kind("FederatedSecret"), name, objInfo), createValidation, updateValidation, false, options)
 }
 
 // GetResetFields implements rest.ResetFieldsStrategy.
