@@ -6,7 +6,7 @@
 #
 # Usage: hack/local-secretfed.sh start|stop|restart|status
 #
-# start: applies artifacts/local/rbac.yaml to the host, starts bin/secretfed-apiserver as user
+# start: applies artifacts/local/rbac.yaml and the user roles artifacts/deploy/roles.yaml to the host, starts bin/secretfed-apiserver as user
 #        "secretfed-apiserver" (client cert), waits for its /readyz, registers Service + APIService
 #        v1alpha1.secretfed.io, waits until the APIService is Available and `kubectl get federatedsecrets -A`
 #        works (deadline SECRETFED_READY_TIMEOUT, default 60 s).
@@ -124,8 +124,8 @@ start() {
 	port_in_use "$SECRETFED_PORT" && die "port 127.0.0.1:$SECRETFED_PORT is taken by another process ('ss -ltnp | grep :$SECRETFED_PORT')"
 
 	local t0=$SECONDS
-	info "applying $(rel "$REPO/artifacts/local/rbac.yaml") to $HOST_CONTEXT"
-	kc --context "$HOST_CONTEXT" apply -f "$REPO/artifacts/local/rbac.yaml" >"$LOG_DIR/secretfed-rbac.log" 2>&1 ||
+	info "applying $(rel "$REPO/artifacts/local/rbac.yaml") and $(rel "$REPO/artifacts/deploy/roles.yaml") to $HOST_CONTEXT"
+	kc --context "$HOST_CONTEXT" apply -f "$REPO/artifacts/local/rbac.yaml" -f "$REPO/artifacts/deploy/roles.yaml" >"$LOG_DIR/secretfed-rbac.log" 2>&1 ||
 		die "applying RBAC failed: $(cat "$LOG_DIR/secretfed-rbac.log")"
 
 	secretfed_args
