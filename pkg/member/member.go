@@ -97,6 +97,36 @@ type Member struct {
 	hash     string
 	cancel   context.CancelFunc
 	done     <-chan struct{}
+
+	// namespaces this client has seen exist in the member, so that a
+	// create need not check its namespace first every time.
+	nsMu       sync.Mutex
+	namespaces map[string]bool
+}
+
+// NamespaceKnown reports whether ns was seen to exist in the member since
+// this client was built (RememberNamespace), and not forgotten since.
+func (m *Member) NamespaceKnown(ns string) bool {
+	m.nsMu.Lock()
+	defer m.nsMu.Unlock()
+	return m.namespaces[ns]
+}
+
+// RememberNamespace records that ns exists in the member.
+func (m *Member) RememberNamespace(ns string) {
+	m.nsMu.Lock()
+	defer m.nsMu.Unlock()
+	if m.namespaces == nil {
+		m.namespaces = map[string]bool{}
+	}
+	m.namespaces[ns] = true
+}
+
+// ForgetNamespace drops ns, e.g. after a create found it missing.
+func (m *Member) ForgetNamespace(ns string) {
+	m.nsMu.Lock()
+	defer m.nsMu.Unlock()
+	delete(m.namespaces, ns)
 }
 
 // Secrets lists the member's managed Secrets (label secretfed.io/managed=true)

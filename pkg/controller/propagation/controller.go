@@ -131,6 +131,10 @@ type Controller struct {
 	// pendingSince is when the planner first saw a generation not yet
 	// propagated everywhere (for the duration metric).
 	pendingSince map[string]generationSeen
+	// recheckSince is when everything was last re-planned (enqueueAll):
+	// a pair propagated by an attempt that started after it is not
+	// checked again by the planner (see needsCheck).
+	recheckSince time.Time
 	workerWG     sync.WaitGroup
 }
 
@@ -248,9 +252,11 @@ func (c *Controller) onSecretAdd(obj any) {
 func (c *Controller) onSecretUpdate(oldObj, newObj any) {
 	oldFS, ok1 := oldObj.(*v1alpha1.FederatedSecret)
 	newFS, ok2 := newObj.(*v1alpha1.FederatedSecret)
-	if ok1 && ok2 && onlyStatusChanged(oldFS, newFS) {
-		// Our own status writes, or an informer resync: nothing to plan.
-		// The periodic re-plan covers anything missed.
+	if ok1 && ok2 && (onlyStatusChanged(oldFS, newFS) || onlyOurFinalizerAdded(oldFS, newFS)) {
+		// Our own status writes and finalizer, or an informer resync:
+		// nothing to plan (the planner went on with the object its
+		// finalizer update returned). The periodic re-plan covers
+		// anything missed.
 		return
 	}
 	c.enqueue(newObj)
@@ -269,6 +275,17 @@ func onlyStatusChanged(a, b *v1alpha1.FederatedSecret) bool {
 		equality.Semantic.DeepEqual(a.Finalizers, b.Finalizers) &&
 		equality.Semantic.DeepEqual(a.DeletionTimestamp, b.DeletionTimestamp) &&
 		equality.Semantic.DeepEqual(a.Spec, b.Spec)
+}
+
+// onlyOurFinalizerAdded reports whether b is a with nothing but the
+// propagation finalizer added, as the planner's own update makes it.
+func onlyOurFinalizerAdded(a, b *v1alpha1.FederatedSecret) bool {
+	if hasFinalizer(a.Finalizers, v1alpha1.PropagationFinalizer) || !hasFinalizer(b.Finalizers, v1alpha1.PropagationFinalizer) {
+		return false
+	}
+	a = a.DeepCopy()
+	a.Finalizers = b.Finalizers
+	return onlyStatusChanged(a, b)
 }
 
 // maybeCredentialsChanged re-plans everything when a credentials
@@ -350,7 +367,13 @@ func (c *Controller) enqueue(obj any) {
 	c.queue.Add(key)
 }
 
+// enqueueAll re-plans every FederatedSecret and has every pair checked
+// against its member again: on resync, and when a cluster or credentials
+// change.
 func (c *Controller) enqueueAll() {
+	c.mu.Lock()
+	c.recheckSince = c.now()
+	c.mu.Unlock()
 	all, err := c.fsLister.List(labels.Everything())
 	if err != nil {
 		utilruntime.HandleError(err)

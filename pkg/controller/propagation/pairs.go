@@ -109,6 +109,7 @@ func (c *Controller) processPair(ctx context.Context, w *memberWorker) bool {
 // an error when the pair should be retried with backoff.
 func (c *Controller) syncPair(ctx context.Context, cluster, key string) error {
 	pk := pairKey{cluster: cluster, fsKey: key}
+	started := c.now()
 	c.mu.Lock()
 	in := c.intents[pk]
 	c.mu.Unlock()
@@ -135,13 +136,14 @@ func (c *Controller) syncPair(ctx context.Context, cluster, key string) error {
 	var out outcome
 	switch in.action {
 	case actApply:
-		out, err = c.apply(ctx, m, in)
+		out, err = c.apply(ctx, m, in, c.attempted(pk))
 	case actRemove:
 		out, err = c.remove(ctx, m, in, key)
 	case actOrphan:
 		out, err = c.orphan(ctx, m, in, key)
 	}
 	out.intent = in
+	out.started = started
 	c.record(pk, out)
 	return err
 }
@@ -203,9 +205,18 @@ func (c *Controller) reqCtx(ctx context.Context) (context.Context, context.Cance
 	return context.WithTimeout(ctx, c.cfg.RequestTimeout)
 }
 
+// attempted reports whether a member worker has carried out an intent for
+// the pair since it was last planned anew or the process started.
+func (c *Controller) attempted(pk pairKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.results[pk]
+	return ok
+}
+
 // apply makes the member hold in.desired. Nothing is written when it already
-// does.
-func (c *Controller) apply(ctx context.Context, m *member.Member, in *intent) (outcome, error) {
+// does. attempted says whether this pair was carried out before (see below).
+func (c *Controller) apply(ctx context.Context, m *member.Member, in *intent, attempted bool) (outcome, error) {
 	desired := in.desired
 	secrets := m.Client.CoreV1().Secrets(desired.Namespace)
 
@@ -213,12 +224,15 @@ func (c *Controller) apply(ctx context.Context, m *member.Member, in *intent) (o
 	fromCache := m.HasSynced()
 	observed, err := m.GetSecret(rctx, desired.Namespace, desired.Name)
 	cancel()
-	if apierrors.IsNotFound(err) && fromCache {
+	if apierrors.IsNotFound(err) && fromCache && attempted {
 		fromCache = false
 		// The cache holds only managed Secrets and may lag behind our own
 		// writes: ask the member before creating, so that an unmanaged
 		// Secret, re-checked on every resync, costs a read and not a
-		// refused write.
+		// refused write. A pair never attempted before (a new
+		// FederatedSecret or placement) goes straight to the create,
+		// which says AlreadyExists if something is there: one request
+		// fewer on the way of every new Secret.
 		rctx, cancel := c.reqCtx(ctx)
 		observed, err = secrets.Get(rctx, desired.Name, metav1.GetOptions{})
 		cancel()
@@ -237,6 +251,16 @@ func (c *Controller) apply(ctx context.Context, m *member.Member, in *intent) (o
 		rctx, cancel := c.reqCtx(ctx)
 		_, err := secrets.Create(rctx, desired.DeepCopy(), metav1.CreateOptions{})
 		cancel()
+		if apierrors.IsNotFound(err) {
+			// The namespace went away since we saw it: create it again.
+			m.ForgetNamespace(desired.Namespace)
+			if err := c.ensureNamespace(ctx, m, desired.Namespace); err != nil {
+				return outcome{status: v1alpha1.StatusNamespaceCreationFailed, message: fmt.Sprintf("cannot create namespace %s: %v", desired.Namespace, err)}, err
+			}
+			rctx, cancel := c.reqCtx(ctx)
+			_, err = secrets.Create(rctx, desired.DeepCopy(), metav1.CreateOptions{})
+			cancel()
+		}
 		if err == nil {
 			memberWrites.WithLabelValues(m.Name, "create").Inc()
 			return propagated(), nil
@@ -338,12 +362,20 @@ func (c *Controller) recreate(ctx context.Context, m *member.Member, desired, ob
 }
 
 // ensureNamespace creates the member namespace if it is missing. Namespaces
-// are never deleted by secretfed.
+// are never deleted by secretfed. A namespace seen once is not checked again
+// by the same member client (a create that finds it gone forgets it).
 func (c *Controller) ensureNamespace(ctx context.Context, m *member.Member, name string) error {
+	if m.NamespaceKnown(name) {
+		return nil
+	}
 	rctx, cancel := c.reqCtx(ctx)
 	defer cancel()
 	_, err := m.Client.CoreV1().Namespaces().Get(rctx, name, metav1.GetOptions{})
-	if err == nil || !apierrors.IsNotFound(err) {
+	if err == nil {
+		m.RememberNamespace(name)
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
 		return err
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{v1alpha1.ManagedNamespaceLabel: "true"}}}
@@ -353,7 +385,8 @@ func (c *Controller) ensureNamespace(ctx context.Context, m *member.Member, name
 	if err == nil {
 		memberWrites.WithLabelValues(m.Name, "namespace_create").Inc()
 	}
-	if apierrors.IsAlreadyExists(err) {
+	if err == nil || apierrors.IsAlreadyExists(err) {
+		m.RememberNamespace(name)
 		return nil
 	}
 	return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -56,6 +57,8 @@ func (a *intent) equal(b *intent) bool {
 // outcome is the result of carrying out an intent.
 type outcome struct {
 	intent *intent
+	// started is when the attempt began.
+	started time.Time
 	// removed: a removal intent is complete.
 	removed bool
 	status  v1alpha1.PropagationStatus
@@ -155,9 +158,7 @@ func (c *Controller) plan(ctx context.Context, key string) error {
 	for _, cl := range sets.List(sets.KeySet(want)) {
 		in := current[cl]
 		out, fresh := c.outcomeFor(pairKey{cluster: cl, fsKey: key}, in)
-		if !fresh || !out.failed() {
-			// Failed pairs retry on their own backoff; everything else is
-			// re-checked, which costs a cache read when in sync.
+		if c.needsCheck(in, out, fresh) {
 			c.enqueuePair(cl, key)
 		}
 		if in.action == actApply {
@@ -309,6 +310,29 @@ func (c *Controller) outcomeFor(pk pairKey, in *intent) (outcome, bool) {
 	defer c.mu.Unlock()
 	out, ok := c.results[pk]
 	return out, ok && out.intent == in
+}
+
+// needsCheck reports whether the planner should hand a pair to its member
+// queue. Failed pairs retry on their own backoff. A pair that a member worker
+// has just propagated needs no second look — the planner runs again right
+// after every outcome, and re-checking would cost a member read each time
+// (the member cache usually lags behind our own write) — as long as the
+// attempt started after the last full re-plan (enqueueAll: resync, cluster
+// or credentials change); later changes to the member copy reach the pair
+// through the member's informer. Everything else is checked, which costs a
+// cache read when in sync.
+func (c *Controller) needsCheck(in *intent, out outcome, fresh bool) bool {
+	switch {
+	case !fresh:
+		return true
+	case out.failed():
+		return false
+	case in.action == actApply && out.status == v1alpha1.StatusPropagated:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return !out.started.After(c.recheckSince)
+	}
+	return true
 }
 
 // forgetSecret drops all state about key.

@@ -1,0 +1,156 @@
+package propagation
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clienttesting "k8s.io/client-go/testing"
+
+	"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1"
+)
+
+// These specs pin down how many requests propagation costs a member: every
+// request on the way of a new Secret adds a round trip to its latency and
+// counts against --member-qps (see bench/REPORT.md, figures 1 and 3).
+
+// requests lists the requests a member received from the propagation loop
+// after the first from of them, leaving out its informer's list and watch.
+func (h *harness) requests(cluster string, from int) []string {
+	var out []string
+	for _, a := range h.members[cluster].Actions()[from:] {
+		switch a.GetVerb() {
+		case "list", "watch":
+			continue
+		case "get":
+			out = append(out, "get "+a.GetResource().Resource+" "+a.GetNamespace()+"/"+a.(clienttesting.GetAction).GetName())
+			continue
+		}
+		out = append(out, describeAction(a))
+	}
+	return out
+}
+
+func TestANewSecretInAKnownNamespaceCostsTheMemberOneRequest(t *testing.T) {
+	h := start(t, setup{
+		objects: append(clusters("member1"), federatedSecret(onClusters("member1"))),
+		members: map[string][]runtime.Object{"member1": objs(namespace("payments"))},
+	})
+	h.propagatedTo("payments", "db-creds", "member1")
+	h.quiesce()
+	// The first Secret in a namespace checks that the namespace exists
+	// (and reads the Secret, since the member cache had not synced yet).
+	if got := h.requests("member1", 0); !slices.Contains(got, "get namespaces /payments") {
+		t.Errorf("requests for the first Secret: %v, want a namespace check", got)
+	}
+
+	from := len(h.members["member1"].Actions())
+	second := federatedSecret(onClusters("member1"))
+	second.Name = "second"
+	if _, err := h.sf.SecretfedV1alpha1().FederatedSecrets("payments").Create(h.ctx, second, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.propagatedTo("payments", "second", "member1")
+	h.quiesce()
+	// No read of the Secret before the create (the pair was never
+	// attempted), no namespace check (seen already), no re-check after
+	// the planner records the outcome.
+	if diff := cmp.Diff([]string{"create secrets payments/second"}, h.requests("member1", from)); diff != "" {
+		t.Errorf("requests for the second Secret (-want +got):\n%s", diff)
+	}
+}
+
+func TestANamespaceDeletedSinceItWasSeenIsCreatedAgain(t *testing.T) {
+	nsGVR := corev1.SchemeGroupVersion.WithResource("namespaces")
+	h := start(t, setup{
+		objects: append(clusters("member1"), federatedSecret(onClusters("member1"))),
+		members: map[string][]runtime.Object{"member1": nil},
+		configure: func(h *harness) {
+			// Like a kube-apiserver: no Secret in a missing namespace.
+			tracker := h.members["member1"].Tracker()
+			h.members["member1"].PrependReactor("create", "secrets", func(a clienttesting.Action) (bool, runtime.Object, error) {
+				if _, err := tracker.Get(nsGVR, "", a.GetNamespace()); err != nil {
+					return true, nil, apierrors.NewNotFound(nsGVR.GroupResource(), a.GetNamespace())
+				}
+				return false, nil, nil
+			})
+		},
+	})
+	h.propagatedTo("payments", "db-creds", "member1")
+	h.quiesce()
+	if err := h.members["member1"].Tracker().Delete(nsGVR, "", "payments"); err != nil {
+		t.Fatal(err)
+	}
+
+	second := federatedSecret(onClusters("member1"))
+	second.Name = "second"
+	if _, err := h.sf.SecretfedV1alpha1().FederatedSecrets("payments").Create(h.ctx, second, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.propagatedTo("payments", "second", "member1")
+	ns, err := h.members["member1"].Tracker().Get(nsGVR, "", "payments")
+	if err != nil {
+		t.Fatalf("namespace not created again: %v", err)
+	}
+	if ns.(*corev1.Namespace).Labels[v1alpha1.ManagedNamespaceLabel] != "true" {
+		t.Errorf("re-created namespace lacks %s", v1alpha1.ManagedNamespaceLabel)
+	}
+	if h.secret("member1", "payments", "second") == nil {
+		t.Errorf("member1 has no Secret second")
+	}
+}
+
+func TestAPreExistingUnmanagedSecretCostsARefusedCreateOnTheFirstAttemptOnly(t *testing.T) {
+	unmanaged := memberSecret("payments", "db-creds", false, "theirs")
+	h := start(t, setup{
+		objects: append(clusters("member1"), federatedSecret(onClusters("member1"))),
+		members: map[string][]runtime.Object{"member1": objs(namespace("payments"), unmanaged)},
+	})
+	h.eventually("AlreadyExists is reported", func() bool {
+		return h.clusterStatus("payments", "db-creds")["member1"].Status == v1alpha1.StatusAlreadyExists
+	})
+	h.quiesce()
+	// A resync re-checks it with a read, not another refused create.
+	from := len(h.members["member1"].Actions())
+	h.ctrl.enqueueAll()
+	h.quiesce()
+	if diff := cmp.Diff([]string{"get secrets payments/db-creds"}, h.requests("member1", from)); diff != "" {
+		t.Errorf("requests on resync (-want +got):\n%s", diff)
+	}
+	if s := h.secret("member1", "payments", "db-creds"); s == nil || string(s.Data["password"]) != "theirs" {
+		t.Errorf("the unmanaged Secret was changed")
+	}
+}
+
+func TestNeedsCheck(t *testing.T) {
+	mark := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	apply := &intent{action: actApply}
+	remove := &intent{action: actRemove}
+	tests := []struct {
+		name  string
+		in    *intent
+		out   outcome
+		fresh bool
+		want  bool
+	}{
+		{"never attempted", apply, outcome{}, false, true},
+		{"failed: retries on its own backoff", apply, outcome{status: v1alpha1.StatusUpdateFailed, started: mark.Add(time.Second)}, true, false},
+		{"propagated after the last full re-plan", apply, outcome{status: v1alpha1.StatusPropagated, started: mark.Add(time.Second)}, true, false},
+		{"propagated before the last full re-plan", apply, outcome{status: v1alpha1.StatusPropagated, started: mark.Add(-time.Second)}, true, true},
+		{"AlreadyExists: re-checked, it may have gone", apply, outcome{status: v1alpha1.StatusAlreadyExists, started: mark.Add(time.Second)}, true, true},
+		{"removed", remove, outcome{removed: true, started: mark.Add(time.Second)}, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &Controller{recheckSince: mark}
+			if got := c.needsCheck(tt.in, tt.out, tt.fresh); got != tt.want {
+				t.Errorf("needsCheck = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
