@@ -103,6 +103,8 @@ pid_of() {
 	read -r pid bin <"$f" || return 1
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
 	kill -0 "$pid" 2>/dev/null || return 1
+	# A killed process stays a zombie (state Z, no readable exe) until init reaps it: it is not running.
+	[[ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1)" != Z ]] || return 1
 	# Guard against pid reuse: the process must still be the binary we started.
 	if [[ -n $bin && -r /proc/$pid/exe ]]; then
 		[[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$bin"* ]] || return 1
