@@ -12,6 +12,12 @@
 #        works (deadline SECRETFED_READY_TIMEOUT, default 60 s).
 # stop:  SIGTERM to the recorded pid, SIGKILL after STOP_TIMEOUT (20 s). The APIService stays registered
 #        (it turns Available=False until the next start).
+#
+# SECRETFED_INSTANCE=N (N >= 2) runs an additional server next to the first, for high-availability tests: name
+# secretfedN (pids/secretfedN.pid, logs/secretfedN.log), --secure-port SECRETFED_PORT+10*(N-1), --data-dir
+# $LOCAL_DIR/secretfedN, embedded etcd ports SECRETFED_ETCD_*_PORT+10*(N-1). It is not registered: the
+# APIService keeps pointing at instance 1, so start waits only for its /readyz. Instances share a store only
+# when SECRETFED_ARGS gives them the same --etcd-servers, --etcd-prefix and --encryption-provider-config.
 set -euo pipefail
 
 STEP_PREFIX=${STEP_PREFIX:-secretfed}
@@ -19,6 +25,18 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 set_defaults
 load_recorded_env || die "no $(rel "$ENV_FILE"): bring the bed up first with hack/local-up.sh [--no-secretfed]"
+
+# SF is the component name: secretfed, or secretfedN for SECRETFED_INSTANCE=N (see above).
+INSTANCE=${SECRETFED_INSTANCE:-1}
+[[ $INSTANCE =~ ^[1-9][0-9]*$ ]] || die "SECRETFED_INSTANCE must be a positive number, got '$INSTANCE'"
+SF=secretfed
+if ((INSTANCE > 1)); then
+	SF=secretfed$INSTANCE
+	SECRETFED_PORT=$((SECRETFED_PORT + 10 * (INSTANCE - 1)))
+	SECRETFED_ETCD_CLIENT_PORT=$((SECRETFED_ETCD_CLIENT_PORT + 10 * (INSTANCE - 1)))
+	SECRETFED_ETCD_PEER_PORT=$((SECRETFED_ETCD_PEER_PORT + 10 * (INSTANCE - 1)))
+	SECRETFED_DATA_DIR=$LOCAL_DIR/$SF
+fi
 
 secretfed_args() {
 	SF_ARGS=(
@@ -97,8 +115,8 @@ apiservice_diagnosis() {
 		-o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}' 2>&1 || true
 	echo "---- kubectl get federatedsecrets -A ----"
 	kc --context "$HOST_CONTEXT" get federatedsecrets -A 2>&1 | tail -n 5 || true
-	echo "---- last 30 lines of $(rel "$(log_file secretfed)") ----"
-	last_run_log secretfed | tail -n 30
+	echo "---- last 30 lines of $(rel "$(log_file "$SF")") ----"
+	last_run_log "$SF" | tail -n 30
 	echo "----"
 	local msg
 	msg=$(kc --context "$HOST_CONTEXT" get apiservice "$SECRETFED_APISERVICE" \
@@ -109,14 +127,14 @@ apiservice_diagnosis() {
 	*"connection refused"*) cause="nothing listens on 127.0.0.1:$SECRETFED_PORT (secretfed not serving yet, or a wrong --secure-port)" ;;
 	*401* | *403* | *Unauthorized* | *forbidden*) cause="secretfed rejects the host's front-proxy requests (requestheader config from kube-system/extension-apiserver-authentication, RBAC in artifacts/local/rbac.yaml)" ;;
 	*"not found"* | *404*) cause="secretfed does not serve secretfed.io/v1alpha1 discovery" ;;
-	*) cause="$(likely_cause secretfed)" ;;
+	*) cause="$(likely_cause "$SF")" ;;
 	esac
 	echo "[$STEP_PREFIX] likely cause: $cause"
 }
 
 start() {
-	if pid=$(pid_of secretfed); then
-		info "secretfed already running (pid $pid) on 127.0.0.1:$SECRETFED_PORT"
+	if pid=$(pid_of "$SF"); then
+		info "$SF already running (pid $pid) on 127.0.0.1:$SECRETFED_PORT"
 		return 0
 	fi
 	[[ -x $SECRETFED_BIN ]] || die "$(rel "$SECRETFED_BIN") is missing: build it with 'make build'"
@@ -131,10 +149,14 @@ start() {
 	secretfed_args
 	mkdir -p "$SECRETFED_DATA_DIR"
 	chmod 700 "$SECRETFED_DATA_DIR"
-	info "starting $(rel "$SECRETFED_BIN") on 127.0.0.1:$SECRETFED_PORT (log: $(rel "$(log_file secretfed)"))"
-	start_proc secretfed "$SECRETFED_BIN" "${SF_ARGS[@]}"
-	wait_ready secretfed "$SECRETFED_READY_TIMEOUT" secretfed_ready
-	info "secretfed /readyz ok after ${WAITED}s"
+	info "starting $(rel "$SECRETFED_BIN") on 127.0.0.1:$SECRETFED_PORT (log: $(rel "$(log_file "$SF")"))"
+	start_proc "$SF" "$SECRETFED_BIN" "${SF_ARGS[@]}"
+	wait_ready "$SF" "$SECRETFED_READY_TIMEOUT" secretfed_ready
+	info "$SF /readyz ok after ${WAITED}s"
+	if ((INSTANCE > 1)); then
+		info "$SF up in $((SECONDS - t0))s (pid $(pid_of "$SF"); not registered: the APIService points at instance 1)"
+		return 0
+	fi
 
 	register
 	local left=$((SECRETFED_READY_TIMEOUT - (SECONDS - t0)))
@@ -142,9 +164,9 @@ start() {
 	info "waiting for APIService $SECRETFED_APISERVICE Available and 'kubectl get federatedsecrets -A' (deadline ${left}s)"
 	local deadline=$((SECONDS + left))
 	until apiservice_available; do
-		is_running secretfed || {
+		is_running "$SF" || {
 			apiservice_diagnosis >&2
-			die "secretfed exited"
+			die "$SF exited"
 		}
 		if ((SECONDS >= deadline)); then
 			apiservice_diagnosis >&2
@@ -152,19 +174,19 @@ start() {
 		fi
 		sleep 0.25
 	done
-	info "secretfed up in $((SECONDS - t0))s (pid $(pid_of secretfed), RSS $(rss_mib "$(pid_of secretfed)") MiB)"
+	info "$SF up in $((SECONDS - t0))s (pid $(pid_of "$SF"), RSS $(rss_mib "$(pid_of "$SF")") MiB)"
 }
 
 stop() {
-	STOP_TIMEOUT=${STOP_TIMEOUT:-20} stop_procs secretfed
+	STOP_TIMEOUT=${STOP_TIMEOUT:-20} stop_procs "$SF"
 }
 
 status() {
-	if pid=$(pid_of secretfed); then
-		echo "secretfed running: pid $pid, RSS $(rss_mib "$pid") MiB, https://127.0.0.1:$SECRETFED_PORT, log $(rel "$(log_file secretfed)")"
+	if pid=$(pid_of "$SF"); then
+		echo "$SF running: pid $pid, RSS $(rss_mib "$pid") MiB, https://127.0.0.1:$SECRETFED_PORT, log $(rel "$(log_file "$SF")")"
 		if apiservice_available; then echo "APIService $SECRETFED_APISERVICE Available"; else echo "APIService $SECRETFED_APISERVICE NOT Available"; fi
 	else
-		echo "secretfed not running"
+		echo "$SF not running"
 		return 3
 	fi
 }
