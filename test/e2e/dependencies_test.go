@@ -211,6 +211,13 @@ func stopComponent(t *testing.T, component string) {
 		}
 		return nil
 	})
+	if component == "etcd" {
+		// etcd closes its listener first and may still serve the connections
+		// it has for a moment: down means gone.
+		if err := f.WaitExited(component, pid, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Logf("%s (pid %d) stopped", component, pid)
 }
 
