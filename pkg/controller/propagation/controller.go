@@ -75,6 +75,10 @@ type Config struct {
 	// and clusters. Defaults 200ms and 5m.
 	RetryBaseDelay time.Duration
 	RetryMaxDelay  time.Duration
+	// PendingStatusDelay is how long pairs handed to member queues may take
+	// before the planner writes PropagationPending; most finish sooner,
+	// and then the only status write is the result. Default 1s.
+	PendingStatusDelay time.Duration
 }
 
 func (c *Config) complete() {
@@ -95,6 +99,9 @@ func (c *Config) complete() {
 	}
 	if c.RetryMaxDelay <= 0 {
 		c.RetryMaxDelay = 5 * time.Minute
+	}
+	if c.PendingStatusDelay <= 0 {
+		c.PendingStatusDelay = time.Second
 	}
 }
 

@@ -194,7 +194,38 @@ func (c *Controller) plan(ctx context.Context, key string) error {
 
 	cond := propagatedCondition(fs, placed, notFound, entries, waiting, removing, removalFailed)
 	c.observeDuration(key, fs, cond)
+	if d := c.pendingStatusDelay(key, fs, cond, entries, waiting, removing); d > 0 {
+		c.queue.AddAfter(key, d)
+		return nil
+	}
 	return c.writeStatus(ctx, fs, entries, cond)
+}
+
+// pendingStatusDelay returns how long to hold back a PropagationPending
+// status whose only cause is pairs just handed to member queues: their
+// outcomes wake the planner, which then writes the result — one status
+// write instead of two, and the planner's writes to the secretfed API are
+// what limits how fast many new FederatedSecrets propagate (bench figure
+// 3). Zero means write now: the pairs have been pending for
+// PendingStatusDelay already, or something else (a cluster not ready, a
+// removal) is pending.
+func (c *Controller) pendingStatusDelay(key string, fs *v1alpha1.FederatedSecret, cond metav1.Condition, entries map[string]v1alpha1.ClusterPropagationStatus, waiting, removing []string) time.Duration {
+	if cond.Status != metav1.ConditionFalse || cond.Reason != v1alpha1.ReasonPropagationPending || len(waiting) == 0 || len(removing) > 0 {
+		return 0
+	}
+	waitingSet := sets.New(waiting...)
+	for cl, e := range entries {
+		if !waitingSet.Has(cl) && e.Status != v1alpha1.StatusPropagated {
+			return 0
+		}
+	}
+	c.mu.Lock()
+	seen, ok := c.pendingSince[key]
+	c.mu.Unlock()
+	if !ok || seen.generation != fs.Generation {
+		return 0
+	}
+	return c.cfg.PendingStatusDelay - c.now().Sub(seen.at)
 }
 
 // planDeletion removes (or orphans) every member copy, then the finalizer.

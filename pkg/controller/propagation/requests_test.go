@@ -36,6 +36,17 @@ func (h *harness) requests(cluster string, from int) []string {
 	return out
 }
 
+// statusWritesOf counts status updates of one FederatedSecret.
+func (h *harness) statusWritesOf(name string) int {
+	n := 0
+	for _, a := range h.sf.Actions() {
+		if u, ok := a.(clienttesting.UpdateAction); ok && a.GetSubresource() == "status" && u.GetObject().(metav1.Object).GetName() == name {
+			n++
+		}
+	}
+	return n
+}
+
 func TestANewSecretInAKnownNamespaceCostsTheMemberOneRequest(t *testing.T) {
 	h := start(t, setup{
 		objects: append(clusters("member1"), federatedSecret(onClusters("member1"))),
@@ -152,5 +163,33 @@ func TestNeedsCheck(t *testing.T) {
 				t.Errorf("needsCheck = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestAFastPropagationWritesStatusOnce(t *testing.T) {
+	h := start(t, setup{
+		objects: append(clusters("member1", "member2"), federatedSecret(onClusters("member1", "member2"))),
+		members: map[string][]runtime.Object{"member1": nil, "member2": nil},
+	})
+	h.propagatedTo("payments", "db-creds", "member1", "member2")
+	h.quiesce()
+	// No PropagationPending first: the pairs finished within
+	// PendingStatusDelay.
+	if n := h.statusWritesOf("db-creds"); n != 1 {
+		t.Errorf("%d status writes for a new FederatedSecret, want 1", n)
+	}
+	// The same for a rotation.
+	h.updateFS("payments", "db-creds", func(fs *v1alpha1.FederatedSecret) {
+		fs.Spec.Template.Data["password"] = []byte("rotated")
+	})
+	h.eventually("the rotation is propagated and reported", func() bool {
+		fs := h.fs("payments", "db-creds")
+		c := h.condition("payments", "db-creds")
+		return fs.Status.ObservedGeneration == fs.Generation && c.Status == metav1.ConditionTrue &&
+			string(h.secret("member1", "payments", "db-creds").Data["password"]) == "rotated"
+	})
+	h.quiesce()
+	if n := h.statusWritesOf("db-creds"); n != 2 {
+		t.Errorf("%d status writes after one rotation, want 2 in all", n)
 	}
 }
