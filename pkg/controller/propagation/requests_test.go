@@ -1,7 +1,10 @@
 package propagation
 
 import (
+	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,5 +194,49 @@ func TestAFastPropagationWritesStatusOnce(t *testing.T) {
 	h.quiesce()
 	if n := h.statusWritesOf("db-creds"); n != 2 {
 		t.Errorf("%d status writes after one rotation, want 2 in all", n)
+	}
+}
+
+func TestManyStatusConflictsAreRetriedPromptly(t *testing.T) {
+	// Few enough objects for the fake's watch buffer, enough conflicts
+	// (4 each) to exceed the failure rate limiter's burst of 100.
+	const n, conflicts = 80, 4
+	objects := clusters("member1")
+	for i := 0; i < n; i++ {
+		fs := federatedSecret(onClusters("member1"))
+		fs.Name = fmt.Sprintf("s-%03d", i)
+		objects = append(objects, fs)
+	}
+	h := start(t, setup{
+		objects: objects,
+		members: map[string][]runtime.Object{"member1": nil},
+		configure: func(h *harness) {
+			// Status writes meet conflicts, as when our cache lags our
+			// own last write.
+			var mu sync.Mutex
+			seen := map[string]int{}
+			h.sf.PrependReactor("update", "federatedsecrets", func(a clienttesting.Action) (bool, runtime.Object, error) {
+				if a.GetSubresource() != "status" {
+					return false, nil, nil
+				}
+				name := a.(clienttesting.UpdateAction).GetObject().(metav1.Object).GetName()
+				mu.Lock()
+				defer mu.Unlock()
+				if seen[name] >= conflicts {
+					return false, nil, nil
+				}
+				seen[name]++
+				return true, nil, apierrors.NewConflict(v1alpha1.Resource("federatedsecrets"), name, errors.New("the object has been modified"))
+			})
+		},
+	})
+	begin := time.Now()
+	for i := 0; i < n; i++ {
+		h.propagatedTo("payments", fmt.Sprintf("s-%03d", i), "member1")
+	}
+	// Through the failure rate limiter's overall bucket (10 a second after
+	// a burst of 100) the 320 conflicts took over 20 s.
+	if d := time.Since(begin); d > 8*time.Second {
+		t.Errorf("%d conflicting status writes took %s to go through", n*conflicts, d)
 	}
 }
