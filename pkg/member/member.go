@@ -26,6 +26,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	coreinformers "k8s.io/client-go/informers/core/v1"
@@ -295,6 +296,10 @@ func (c *Cache) build(cluster string, cfg *rest.Config, hash string) (*Member, e
 	informer := coreinformers.NewFilteredSecretInformer(watchClient, metav1.NamespaceAll, 0,
 		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
 		func(o *metav1.ListOptions) { o.LabelSelector = selector })
+	// Cached Secrets are compared with desired ones and sent back in
+	// updates; their managedFields serve neither (an update without them
+	// keeps the stored ones) and cost memory for every Secret.
+	_ = informer.SetTransform(StripManagedFields)
 	ctx, cancel := context.WithCancel(c.ctx)
 	m := &Member{
 		Name:     cluster,
@@ -310,6 +315,16 @@ func (c *Cache) build(cluster string, cfg *rest.Config, hash string) (*Member, e
 	}
 	go informer.RunWithContext(ctx)
 	return m, nil
+}
+
+// StripManagedFields is an informer transform that drops
+// metadata.managedFields, which no loop of secretfed reads: a write of an
+// object without them leaves the stored ones as they are.
+func StripManagedFields(obj any) (any, error) {
+	if a, err := meta.Accessor(obj); err == nil && a.GetManagedFields() != nil {
+		a.SetManagedFields(nil)
+	}
+	return obj, nil
 }
 
 func (c *Cache) attach(m *Member, h SecretEventHandler) {

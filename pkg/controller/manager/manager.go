@@ -240,7 +240,8 @@ func runLoops(ctx context.Context, o *Options, c Clients) error {
 
 	informers := c.Informers
 	if informers == nil {
-		informers = externalversions.NewSharedInformerFactory(c.Secretfed, 0)
+		// Every FederatedSecret is cached; its managedFields are not read.
+		informers = externalversions.NewSharedInformerFactoryWithOptions(c.Secretfed, 0, externalversions.WithTransform(member.StripManagedFields))
 		defer informers.Shutdown()
 	}
 	members := member.NewCache(ctx, informers.Secretfed().V1alpha1().FederatedSecrets().Lister(), member.Options{
