@@ -7,28 +7,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1"
 )
 
-// The propagation loop calls Cache.Get for every pair it syncs, and talks to
-// members about nothing but Secrets, namespaces and token requests: these
-// specs keep both cheap (see bench/REPORT.md).
-
-func TestMemberClientsSpeakProtobuf(t *testing.T) {
-	fakes := &fakeClients{}
-	c := NewCache(t.Context(), newCredStore(credentials("m1-credentials", testToken)).lister, Options{NewClient: fakes.newClient})
-	if _, err := c.Get(cluster("m1", "https://m1.example")); err != nil {
-		t.Fatal(err)
-	}
-	for i, cfg := range fakes.configs {
-		if cfg.ContentType != runtime.ContentTypeProtobuf || cfg.AcceptContentTypes != runtime.ContentTypeProtobuf+","+runtime.ContentTypeJSON {
-			t.Errorf("client %d: content type %q, accept %q; want protobuf, falling back to JSON", i, cfg.ContentType, cfg.AcceptContentTypes)
-		}
-	}
-}
+// The propagation loop calls Cache.Get for every pair it syncs and caches
+// every managed Secret: these specs keep both cheap (see bench/REPORT.md).
 
 func BenchmarkCacheGetUnchanged(b *testing.B) {
 	t := &testing.T{}

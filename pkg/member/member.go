@@ -28,7 +28,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -368,13 +367,6 @@ func (c *Cache) configFor(fc *v1alpha1.FederatedCluster) (*rest.Config, string, 
 		QPS:         c.opts.QPS,
 		Burst:       c.opts.Burst,
 		UserAgent:   c.opts.UserAgent,
-		// Secrets, namespaces and token requests all speak protobuf: it
-		// costs both sides less than JSON to encode and decode, which
-		// counts with thousands of Secrets in the watch.
-		ContentConfig: rest.ContentConfig{
-			ContentType:        runtime.ContentTypeProtobuf,
-			AcceptContentTypes: runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON,
-		},
 	}
 	if spec.InsecureSkipTLSVerify {
 		// client-go refuses a CA together with insecure.
