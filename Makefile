@@ -68,6 +68,10 @@ run: tools build ## Bring up host + members + secretfed, join members, propagate
 down: ## Stop everything `make run` started.
 	hack/local-down.sh
 
+.PHONY: bench
+bench: tools build ## Benchmarks on a local bed with 3 members -> bench/REPORT.md (BENCH_SCALE=0.1 for a quick run; BENCH_ARGS=-h). Not part of `make test`.
+	cd bench && $(GO) run -mod=mod . $(BENCH_ARGS)
+
 .PHONY: clean
 clean: ## Remove build output (keeps bin/ tools).
 	rm -rf _output $(BIN)/secretfed-apiserver $(BIN)/kubectl-secretfed $(BIN)/kms-test-plugin
