@@ -18,6 +18,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -46,6 +48,7 @@ type Config struct {
 	Notes       string
 	Secretfed   string
 	Fig3QPS     int
+	Rerender    string
 }
 
 // n scales a count, at least 1.
@@ -77,6 +80,7 @@ func main() {
 	flag.IntVar(&c.Concurrency, "concurrency", 16, "client concurrency of figures 3, 5 and 7")
 	flag.StringVar(&c.Notes, "notes", "NOTES.md", "hand-written findings included in the report (skipped if missing)")
 	flag.IntVar(&c.Fig3QPS, "fig3-member-qps", 500, "figure 3 also measures a pass with secretfed restarted with this --member-qps (burst twice that); 0 skips it")
+	flag.StringVar(&c.Rerender, "rerender", "", "write the report again from a finished run's state (out/state.json), e.g. after editing NOTES.md; measures nothing")
 	flag.StringVar(&c.Secretfed, "secretfed-bin", "", "secretfed server binary (default: bin/secretfed-apiserver)")
 	flag.Parse()
 	c.Figures = map[int]bool{}
@@ -95,6 +99,13 @@ func main() {
 			os.Exit(2)
 		}
 		*p = abs
+	}
+	if c.Rerender != "" {
+		if err := rerender(&c); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -130,7 +141,8 @@ func run(ctx context.Context, c *Config) error {
 			return err
 		}
 	}
-	r := &Runner{Config: c, Bed: b, Started: time.Now(), StartLoad: loadAvg(), RunID: strconv.FormatInt(time.Now().Unix(), 36)}
+	r := &Runner{Config: c, Bed: b, Started: time.Now(), StartLoad: loadAvg(), RunID: strconv.FormatInt(time.Now().Unix(), 36),
+		Commit: cmdOutput(c.Repo, "git", "describe", "--always", "--dirty")}
 
 	logf("bringing up the bed (3 members) in %s; log %s", b.Dir, logFile.Name())
 	t0 := time.Now()
@@ -177,6 +189,52 @@ func run(ctx context.Context, c *Config) error {
 	}
 	r.EndLoad = loadAvg()
 	r.Finished = time.Now()
+	if err := r.saveState(); err != nil {
+		logf("saving the run's state: %v", err)
+	}
+	return r.writeReport()
+}
+
+// state is what a run keeps so that its report can be written again.
+type state struct {
+	RunID              string
+	Commit             string
+	Scale              float64
+	Started, Finished  time.Time
+	StartLoad, EndLoad Load
+	Figures            []*Figure
+	Series             map[string][]float64
+}
+
+func (r *Runner) saveState() error {
+	for _, f := range r.Figures {
+		if f.Err != nil {
+			f.ErrText = f.Err.Error()
+		}
+	}
+	data, err := json.MarshalIndent(state{r.RunID, r.Commit, r.Scale, r.Started, r.Finished, r.StartLoad, r.EndLoad, r.Figures, r.Series}, "", " ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(r.Work, "state.json"), data, 0o644)
+}
+
+func rerender(c *Config) error {
+	data, err := os.ReadFile(c.Rerender)
+	if err != nil {
+		return err
+	}
+	var st state
+	if err := json.Unmarshal(data, &st); err != nil {
+		return err
+	}
+	for _, f := range st.Figures {
+		if f.ErrText != "" {
+			f.Err = errors.New(f.ErrText)
+		}
+	}
+	c.Scale = st.Scale
+	r := &Runner{Config: c, RunID: st.RunID, Commit: st.Commit, Started: st.Started, Finished: st.Finished, StartLoad: st.StartLoad, EndLoad: st.EndLoad, Figures: st.Figures, Series: st.Series}
 	return r.writeReport()
 }
 
@@ -186,6 +244,7 @@ type Runner struct {
 	Bed       *Bed
 	Tracker   *Tracker
 	RunID     string
+	Commit    string
 	Started   time.Time
 	Finished  time.Time
 	StartLoad Load
@@ -212,7 +271,8 @@ type Figure struct {
 	LoadEnd   Load
 	Start     time.Time
 	Duration  time.Duration
-	Err       error
+	Err       error `json:"-"`
+	ErrText   string
 }
 
 // ProfileResult is what a profiler collected over one phase.

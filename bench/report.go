@@ -86,7 +86,7 @@ func (r *Runner) writeReport() error {
 	} else {
 		b.WriteString(" (counts scaled from the issue's; `make bench` uses scale 1).")
 	}
-	fmt.Fprintf(&b, " Commit `%s`.\n\n", cmdOutput(r.Repo, "git", "describe", "--always", "--dirty"))
+	fmt.Fprintf(&b, " Commit `%s`.\n\n", r.Commit)
 	fmt.Fprintf(&b, "Machine: %d CPUs, %s RAM, %s/%s, %s; kube-apiserver %s (bin/). The bed is `hack/local-up.sh` with 3 members: one etcd, "+
 		"4 kube-apiservers and secretfed as plain processes on this machine, so every figure shares the same 2 cores with the system under test "+
 		"**and with other engineers' e2e beds and builds that ran at the same time**. Load average (1/5/15 min) at start %s, at end %s; "+
