@@ -65,7 +65,11 @@ type Bed struct {
 }
 
 func (b *Bed) env() []string {
-	env := []string{"LOCAL_DIR=" + b.Dir, "MEMBERS=3", "SECRETFED_V=2", "SKIP_TOOLS_BUILD=1"}
+	env := []string{"LOCAL_DIR=" + b.Dir, "MEMBERS=3", "SECRETFED_V=2", "SKIP_TOOLS_BUILD=1",
+		// The bed's etcd skips fsync (a test bed); secretfed's embedded
+		// etcd does not. The members store as durably as secretfed here,
+		// or every baseline would be flattered.
+		"ETCD_ARGS=--unsafe-no-fsync=false"}
 	for k, v := range bedPorts {
 		env = append(env, k+"="+strconv.Itoa(v))
 	}

@@ -88,7 +88,7 @@ func (r *Runner) writeReport() error {
 	}
 	fmt.Fprintf(&b, " Commit `%s`.\n\n", r.Commit)
 	fmt.Fprintf(&b, "Machine: %d CPUs, %s RAM, %s/%s, %s; kube-apiserver %s (bin/). The bed is `hack/local-up.sh` with 3 members: one etcd, "+
-		"4 kube-apiservers and secretfed as plain processes on this machine, so every figure shares the same 2 cores with the system under test "+
+		"4 kube-apiservers and secretfed as plain processes on this machine (the bed's etcd with fsync on, like secretfed's embedded one), so every figure shares the same 2 cores with the system under test "+
 		"**and with other engineers' e2e beds and builds that ran at the same time**. Load average (1/5/15 min) at start %s, at end %s; "+
 		"each figure's load is shown with it. Treat ratios as more reliable than absolute numbers: each baseline is measured "+
 		"in the same run, interleaved with the federated samples where the figure allows.\n\n",
