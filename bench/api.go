@@ -119,7 +119,8 @@ func (r *Runner) startKubeAPIServer(ctx context.Context, dir, provider string) (
 func (r *Runner) fig6(ctx context.Context, fig *Figure) error {
 	fig.Title = "API cost"
 	n := r.n(200)
-	nList := max(1, n/4)
+	nGet := 5 * n
+	nList := max(1, n/2)
 	ns := "bench-f6"
 	dir := filepath.Join(r.Work, "fig6")
 	defer os.RemoveAll(dir)
@@ -128,7 +129,7 @@ func (r *Runner) fig6(ctx context.Context, fig *Figure) error {
 		"provider: secretbox with a 32-byte key. secretfed runs on a fresh data directory with `--controllers=false`, so only its API serves; "+
 		"the kube-apiserver is an extra one like the bed's members (`--encryption-provider-config` for `secrets`) on the bed's etcd, while secretfed "+
 		"uses its embedded etcd. One at a time, alternating between the servers: %d creates of a FederatedSecret without placement / a Secret "+
-		"with the same data, %d gets of them, %d lists of the namespace (%d objects each). The target compares JSON on both sides (FederatedSecrets have no protobuf encoding); a third series shows kube-apiserver with protobuf, which client-go uses for core types by default.", n, n, nList, n)
+		"with the same data, %d gets of them, %d lists of the namespace (%d objects each). The target compares JSON on both sides (FederatedSecrets have no protobuf encoding); a third series shows kube-apiserver with protobuf, which client-go uses for core types by default.", n, nGet, nList, n)
 	if err := r.secretfedScratch(filepath.Join(dir, "secretfed"), secretboxProvider(key), ""); err != nil {
 		return err
 	}
@@ -182,7 +183,7 @@ func (r *Runner) fig6(ctx context.Context, fig *Figure) error {
 				_, err := coreProto.Create(ctx, r.directSecret(protoNS, fmt.Sprintf("a-%d", i), "api"), metav1.CreateOptions{})
 				return err
 			}}},
-		{"get", n, [3]func(int) error{
+		{"get", nGet, [3]func(int) error{
 			func(i int) error {
 				_, err := sf.Get(ctx, fmt.Sprintf("a-%d", (i*7)%n), metav1.GetOptions{})
 				return err

@@ -31,6 +31,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"k8s.io/klog/v2"
 )
 
 // Config is the bench's settings, from flags.
@@ -76,7 +78,7 @@ func main() {
 	flag.StringVar(&figs, "figures", "1,2,3,4,5,6,7", "figures to measure")
 	flag.BoolVar(&c.Keep, "keep", false, "leave the bed running afterwards")
 	flag.DurationVar(&c.Idle, "idle", 60*time.Second, "figure 5's idle window")
-	flag.IntVar(&c.Rounds, "rounds", 3, "figure 7's rounds over the providers (median taken)")
+	flag.IntVar(&c.Rounds, "rounds", 5, "figure 7's rounds over the providers (median taken)")
 	flag.IntVar(&c.Concurrency, "concurrency", 16, "client concurrency of figures 3, 5 and 7")
 	flag.StringVar(&c.Notes, "notes", "NOTES.md", "hand-written findings included in the report (skipped if missing)")
 	flag.IntVar(&c.Fig3QPS, "fig3-member-qps", 500, "figure 3 also measures a pass with secretfed restarted with this --member-qps (burst twice that); 0 skips it")
@@ -135,6 +137,15 @@ func run(ctx context.Context, c *Config) error {
 		return err
 	}
 	defer logFile.Close()
+	// client-go's own messages (watches re-established across secretfed
+	// restarts, and the like) go to a file, not between the bench's lines.
+	klogFile, err := os.Create(filepath.Join(c.Work, "logs", "client-go.log"))
+	if err != nil {
+		return err
+	}
+	defer klogFile.Close()
+	klog.LogToStderr(false)
+	klog.SetOutput(klogFile)
 	b := &Bed{Repo: c.Repo, Dir: filepath.Join(c.Work, "bed"), LogFile: logFile, SecretfedBin: c.Secretfed}
 	if c.Secretfed != "" {
 		if b.SecretfedBin, err = filepath.Abs(c.Secretfed); err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -57,7 +58,7 @@ func fmtLimit(t Target) string {
 	}
 	switch t.Unit {
 	case "×":
-		return fmt.Sprintf("%s %.1f×", op, t.Limit)
+		return fmt.Sprintf("%s %s×", op, strconv.FormatFloat(t.Limit, 'f', -1, 64))
 	case "":
 		return fmt.Sprintf("%s %.0f", op, t.Limit)
 	}
