@@ -136,7 +136,14 @@ func (c *Controller) syncPair(ctx context.Context, cluster, key string) error {
 	var out outcome
 	switch in.action {
 	case actApply:
-		out, err = c.apply(ctx, m, in, c.attempted(pk))
+		desired, ok := c.desiredFor(key, cluster, in)
+		if !ok {
+			// The FederatedSecret changed (or went) since it was
+			// planned: the planner plans it again, with a new intent.
+			c.queue.Add(key)
+			return nil
+		}
+		out, err = c.apply(ctx, m, in, desired, c.attempted(pk))
 	case actRemove:
 		out, err = c.remove(ctx, m, in, key)
 	case actOrphan:
@@ -214,10 +221,31 @@ func (c *Controller) attempted(pk pairKey) bool {
 	return ok
 }
 
-// apply makes the member hold in.desired. Nothing is written when it already
-// does. attempted says whether this pair was carried out before (see below).
-func (c *Controller) apply(ctx context.Context, m *member.Member, in *intent, attempted bool) (outcome, error) {
-	desired := in.desired
+// desiredFor renders the Secret the member must hold for key, from the
+// FederatedSecret in the cache, if it is still the one in planned.
+func (c *Controller) desiredFor(key, cluster string, in *intent) (*corev1.Secret, bool) {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil, false
+	}
+	fs, err := c.fsLister.FederatedSecrets(ns).Get(name)
+	if err != nil {
+		return nil, false
+	}
+	desired, err := render.Render(fs, cluster)
+	if err != nil {
+		return nil, false
+	}
+	if d, err := digestOf(desired); err != nil || d != in.desired {
+		return nil, false
+	}
+	return desired, true
+}
+
+// apply makes the member hold desired (rendered for in). Nothing is written
+// when it already does. attempted says whether this pair was carried out
+// before (see below).
+func (c *Controller) apply(ctx context.Context, m *member.Member, in *intent, desired *corev1.Secret, attempted bool) (outcome, error) {
 	secrets := m.Client.CoreV1().Secrets(desired.Namespace)
 
 	rctx, cancel := c.reqCtx(ctx)

@@ -2,6 +2,8 @@ package propagation
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -41,8 +43,12 @@ const (
 // intent is what the planner decided for one pair. Intents are immutable;
 // an outcome is current when it carries the pair's current intent.
 type intent struct {
-	action  action
-	desired *corev1.Secret // actApply only
+	action action
+	// desired is a digest of the Secret the member must hold (actApply
+	// only). The Secret itself is rendered again by the member worker:
+	// keeping one rendered Secret per pair was 15% of the server's live
+	// heap with 10,000 FederatedSecrets on 3 members (bench figure 5).
+	desired digest
 	adopt   bool
 	// deleting: the FederatedSecret is being deleted; failures are
 	// reported as WaitingForRemoval rather than DeletionFailed.
@@ -50,8 +56,21 @@ type intent struct {
 }
 
 func (a *intent) equal(b *intent) bool {
-	return a.action == b.action && a.adopt == b.adopt && a.deleting == b.deleting &&
-		equality.Semantic.DeepEqual(a.desired, b.desired)
+	return a.action == b.action && a.adopt == b.adopt && a.deleting == b.deleting && a.desired == b.desired
+}
+
+// digest identifies a rendered Secret's content.
+type digest [sha256.Size]byte
+
+// digestOf hashes everything of s that is written to a member. JSON
+// encoding is deterministic (map keys sorted) and treats nil and empty
+// maps alike, as equality.Semantic did here before.
+func digestOf(s *corev1.Secret) (digest, error) {
+	data, err := json.Marshal(s)
+	if err != nil {
+		return digest{}, err
+	}
+	return sha256.Sum256(data), nil
 }
 
 // outcome is the result of carrying out an intent.
@@ -136,7 +155,11 @@ func (c *Controller) plan(ctx context.Context, key string) error {
 			entries[cl] = entry(cl, v1alpha1.StatusOverrideFailed, err.Error())
 			continue
 		}
-		want[cl] = &intent{action: actApply, desired: desired, adopt: adopt}
+		d, err := digestOf(desired)
+		if err != nil {
+			return err
+		}
+		want[cl] = &intent{action: actApply, desired: d, adopt: adopt}
 	}
 	for _, cl := range notFound {
 		msg := "no FederatedCluster of this name"

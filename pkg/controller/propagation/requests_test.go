@@ -16,6 +16,7 @@ import (
 	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1"
+	"github.com/secretfed/secretfed/pkg/render"
 )
 
 // These specs pin down how many requests propagation costs a member: every
@@ -239,4 +240,37 @@ func TestManyStatusConflictsAreRetriedPromptly(t *testing.T) {
 	if d := time.Since(begin); d > 8*time.Second {
 		t.Errorf("%d conflicting status writes took %s to go through", n*conflicts, d)
 	}
+}
+
+func TestAPairRendersItsSecretOnlyIfTheFederatedSecretIsAsPlanned(t *testing.T) {
+	h := start(t, setup{
+		objects: append(clusters("member1"), federatedSecret(onClusters("member1"))),
+		members: map[string][]runtime.Object{"member1": nil},
+	})
+	h.propagatedTo("payments", "db-creds", "member1")
+	planned, err := render.Render(h.fs("payments", "db-creds"), "member1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := digestOf(planned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &intent{action: actApply, desired: d}
+	if got, ok := h.ctrl.desiredFor("payments/db-creds", "member1", in); !ok || string(got.Data["password"]) != secretValue {
+		t.Fatalf("desiredFor(as planned) = %v, %v", got, ok)
+	}
+	h.updateFS("payments", "db-creds", func(fs *v1alpha1.FederatedSecret) { fs.Spec.Template.Data["password"] = []byte("rotated") })
+	h.eventually("the cache has the rotation", func() bool {
+		fs, err := h.ctrl.fsLister.FederatedSecrets("payments").Get("db-creds")
+		return err == nil && string(fs.Spec.Template.Data["password"]) == "rotated"
+	})
+	if _, ok := h.ctrl.desiredFor("payments/db-creds", "member1", in); ok {
+		t.Errorf("desiredFor rendered a Secret for an intent the FederatedSecret no longer matches")
+	}
+	// ... and the member ends up with the rotation all the same.
+	h.eventually("the rotation reaches member1", func() bool {
+		s := h.secret("member1", "payments", "db-creds")
+		return s != nil && string(s.Data["password"]) == "rotated"
+	})
 }
