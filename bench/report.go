@@ -186,7 +186,16 @@ func (r *Runner) writeReport() error {
 				break
 			}
 		}
-		if prof == nil {
+		if worst.fig.Heap != "" && strings.HasPrefix(worst.t.What, "RSS") {
+			// A memory miss: the heap profile is the one that matters.
+			dst := filepath.Join(r.Results, filepath.Base(worst.fig.Heap))
+			rel, _ := filepath.Rel(filepath.Dir(absPath(r.Report)), dst)
+			fmt.Fprintf(&b, " secretfed's heap profile at the largest count, after a GC ([%s](%s)), split by who holds the memory "+
+				"(`go tool pprof -sample_index=inuse_space -focus=…`; the rows can overlap a little):\n\n%s\n", filepath.Base(dst), rel, heapBreakdown(worst.fig.Heap))
+			b.WriteString("```\n" + pprofHeapFlat(worst.fig.Heap) + "\n```\n\n")
+			prof = nil
+			b.WriteString("The figure's CPU profiles and worker states are in its section above.\n\n")
+		} else if prof == nil {
 			b.WriteString(" No profile was taken for it.\n\n")
 		} else {
 			if prof != worst.fig {
@@ -239,6 +248,47 @@ func pprofTop(path string, cum bool) string {
 
 func pprofHeap(path string) string {
 	out, err := exec.Command("go", "tool", "pprof", "-sample_index=inuse_space", "-top", "-cum", "-nodecount=40", path).Output()
+	if err != nil {
+		return "go tool pprof failed: " + err.Error()
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// heapBreakdown attributes the live heap to the parts of the server.
+func heapBreakdown(path string) string {
+	parts := []struct{ what, focus string }{
+		{"the API server's storage of FederatedSecrets (watch cache, objects decoded from etcd)", `storage/cacher|storage/etcd3`},
+		{"the embedded etcd", `go.etcd.io/etcd/server|go.etcd.io/raft|bbolt`},
+		{"the loops' caches of member Secrets (one informer per member)", `k8s.io/api/core/v1.*Unmarshal`},
+		{"the loops' caches of all they watch (member Secrets, FederatedSecrets, FederatedClusters)", `watch.\(\*StreamWatcher\)`},
+		{"the planner's per-pair state (intents, outcomes)", `propagation\.\(\*Controller\)\.(plan|record|setIntents)`},
+		{"managedFields, wherever held", `FieldsV1`},
+	}
+	total := ""
+	var b strings.Builder
+	b.WriteString("| held by | MB | share |\n|---|---|---|\n")
+	for _, p := range parts {
+		args := []string{"tool", "pprof", "-sample_index=inuse_space", "-top", "-nodecount=100000", "-focus=" + p.focus}
+		out, err := exec.Command("go", append(args, path)...).Output()
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			if rest, ok := strings.CutPrefix(l, "Showing nodes accounting for "); ok {
+				// "X, Y% of Z total"
+				f := strings.Fields(strings.NewReplacer(",", "").Replace(rest))
+				if len(f) >= 4 {
+					fmt.Fprintf(&b, "| %s | %s | %s |\n", p.what, strings.TrimSuffix(f[0], "MB"), f[1])
+					total = f[3]
+				}
+			}
+		}
+	}
+	return b.String() + fmt.Sprintf("\nLive heap in all: %s.\n", total)
+}
+
+func pprofHeapFlat(path string) string {
+	out, err := exec.Command("go", "tool", "pprof", "-sample_index=inuse_space", "-top", "-nodecount=25", path).Output()
 	if err != nil {
 		return "go tool pprof failed: " + err.Error()
 	}
