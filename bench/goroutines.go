@@ -65,6 +65,8 @@ func classifyGoroutines(dump string) map[string]int {
 		switch {
 		case strings.Contains(all, "workqueue.(*Typed[...]).Get"):
 			state = "idle (queue empty)"
+		case strings.Contains(all, "sync.runtime_SemacquireMutex") || strings.Contains(all, "sync.runtime_SemacquireRWMutex"):
+			state = "waiting for a lock (in " + where + ")"
 		case strings.Contains(all, "util/flowcontrol") || strings.Contains(all, "x/time/rate"):
 			state = fmt.Sprintf("waiting for the client-side rate limiter (%s in %s)", call, where)
 		case strings.Contains(all, "net/http") || strings.Contains(all, "x/net/http2"):

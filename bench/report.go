@@ -90,7 +90,7 @@ func (r *Runner) writeReport() error {
 	fmt.Fprintf(&b, " Commit `%s`.\n\n", r.Commit)
 	fmt.Fprintf(&b, "Machine: %d CPUs, %s RAM, %s/%s, %s; kube-apiserver %s (bin/). The bed is `hack/local-up.sh` with 3 members: one etcd, "+
 		"4 kube-apiservers and secretfed as plain processes on this machine (the bed's etcd with fsync on, like secretfed's embedded one), so every figure shares the same 2 cores with the system under test "+
-		"**and with other engineers' e2e beds and builds that ran at the same time**. Load average (1/5/15 min) at start %s, at end %s; "+
+		"**and with whatever other engineers ran on the machine meanwhile** (their e2e beds and builds). Load average (1/5/15 min) at start %s, at end %s; "+
 		"each figure's load is shown with it. Treat ratios as more reliable than absolute numbers: each baseline is measured "+
 		"in the same run, interleaved with the federated samples where the figure allows.\n\n",
 		runtime.NumCPU(), memTotal(), runtime.GOOS, runtime.GOARCH, runtime.Version(),
@@ -180,9 +180,10 @@ func (r *Runner) writeReport() error {
 		worst := misses[0]
 		fmt.Fprintf(&b, "Worst miss (furthest from its target): figure %d, %s = %s (target %s).", worst.fig.N, worst.t.What, fmtValue(worst.t), fmtLimit(worst.t))
 		var prof *Figure
+		var profMiss Target
 		for _, m := range misses {
-			if len(m.fig.Profiles) > 0 {
-				prof = m.fig
+			if len(m.fig.Profiles) > 0 && !strings.HasPrefix(m.t.What, "RSS") {
+				prof, profMiss = m.fig, m.t
 				break
 			}
 		}
@@ -193,12 +194,14 @@ func (r *Runner) writeReport() error {
 			fmt.Fprintf(&b, " secretfed's heap profile at the largest count, after a GC ([%s](%s)), split by who holds the memory "+
 				"(`go tool pprof -sample_index=inuse_space -focus=…`; the rows can overlap a little):\n\n%s\n", filepath.Base(dst), rel, heapBreakdown(worst.fig.Heap))
 			b.WriteString("```\n" + pprofHeapFlat(worst.fig.Heap) + "\n```\n\n")
-			prof = nil
-			b.WriteString("The figure's CPU profiles and worker states are in its section above.\n\n")
-		} else if prof == nil {
+			if prof != nil {
+				fmt.Fprintf(&b, "## Profile of the worst time miss\n\nFigure %d, %s = %s (target %s).", prof.N, profMiss.What, fmtValue(profMiss), fmtLimit(profMiss))
+			}
+		}
+		if prof == nil {
 			b.WriteString(" No profile was taken for it.\n\n")
 		} else {
-			if prof != worst.fig {
+			if prof != worst.fig && !strings.HasPrefix(worst.t.What, "RSS") {
 				fmt.Fprintf(&b, " It has no profile (figures 6 and 7 measure the API alone); the worst miss that has one is figure %d.", prof.N)
 			}
 			b.WriteString(" A CPU profile does not show waiting, so besides secretfed's CPU profile (consecutive 5 s `/debug/pprof/profile` " +
