@@ -129,14 +129,16 @@ func (k *kindBed) preflight() (EngineInfo, error) {
 	}
 	image := envOr("KIND_NODE_IMAGE", DefaultKindNodeImage)
 	label, err := exec.Command("docker", "image", "inspect", "-f",
-		`{{index .Config.Labels "`+KindNodeImageCNILabel+`"}}`, image).CombinedOutput()
+		`{{index .Config.Labels "`+KindNodeImageCNILabel+`"}}|{{index .Config.Labels "`+KindNodeImageSkipPhasesLabel+`"}}`, image).CombinedOutput()
 	if err != nil {
 		return engine, fmt.Errorf("kind node image %s is not in the local engine (%s). Images cannot be pulled "+
 			"on this machine; build it as hack/kind/README.md describes, or set KIND_NODE_IMAGE to a node image "+
 			"you have (`docker images`)", image, strings.TrimSpace(string(label)))
 	}
-	engine.NodeImageCNI = strings.TrimSpace(strings.ReplaceAll(string(label), "<no value>", ""))
-	k.log("engine: cgroup v%s, storage driver %s; node image %s (CNI label %q)", engine.CgroupVersion, engine.StorageDriver, image, engine.NodeImageCNI)
+	cni, skip, _ := strings.Cut(strings.TrimSpace(strings.ReplaceAll(string(label), "<no value>", "")), "|")
+	engine.NodeImageCNI, engine.NodeImageSkipPhases = cni, skip
+	k.log("engine: cgroup v%s, storage driver %s; node image %s (CNI %q, skips kubeadm phases %q)",
+		engine.CgroupVersion, engine.StorageDriver, image, engine.NodeImageCNI, engine.NodeImageSkipPhases)
 	return engine, nil
 }
 

@@ -26,6 +26,11 @@ const (
 	// (a bridge + host-local + portmap + loopback config in /etc/cni/net.d,
 	// no kindnetd) makes the provider disable kind's default CNI.
 	KindNodeImageCNILabel = "io.secretfed.kind.cni"
+	// KindNodeImageSkipPhasesLabel on a node image lists the kubeadm init
+	// phases it cannot serve, comma-separated: "addon/coredns" on an image
+	// without a CoreDNS image. The provider skips them unless
+	// KIND_SKIP_PHASES says otherwise.
+	KindNodeImageSkipPhasesLabel = "io.secretfed.kind.skip-phases"
 	// DefaultKindSecretfedImage is the secretfed image built and loaded into the host.
 	DefaultKindSecretfedImage = "secretfed-apiserver:e2e"
 	// kindAPIServerPort is the port every kind control plane serves on inside
@@ -41,6 +46,8 @@ type EngineInfo struct {
 	StorageDriver string
 	// NodeImageCNI is the node image's KindNodeImageCNILabel ("" when unlabelled).
 	NodeImageCNI string
+	// NodeImageSkipPhases is the node image's KindNodeImageSkipPhasesLabel ("" when unlabelled).
+	NodeImageSkipPhases string
 }
 
 // ParseEngineInfo reads the output of
@@ -92,7 +99,8 @@ type KindOptions struct {
 //	                             io.secretfed.kind.cni label is "bridge"
 //	KIND_FAIL_CGROUP_V1          true/false; default: false (i.e. patch failCgroupV1: false)
 //	                             exactly when the engine is on cgroup v1
-//	KIND_SKIP_PHASES             comma-separated kubeadm init phases to skip
+//	KIND_SKIP_PHASES             comma-separated kubeadm init phases to skip, or "none";
+//	                             default: the node image's io.secretfed.kind.skip-phases label
 //	E2E_KIND_MEMBER_ADDRESS      "name" (default) or "ip"; "ip" is implied when
 //	                             KIND_SKIP_PHASES skips addon/coredns
 func KindOptionsFromEnv(getenv func(string) string, engine EngineInfo) (KindOptions, error) {
@@ -125,7 +133,11 @@ func KindOptionsFromEnv(getenv func(string) string, engine EngineInfo) (KindOpti
 		}
 		o.CgroupV1 = !b
 	}
-	for _, p := range strings.Split(getenv("KIND_SKIP_PHASES"), ",") {
+	skip := orDefault(getenv("KIND_SKIP_PHASES"), engine.NodeImageSkipPhases)
+	if skip == "none" {
+		skip = ""
+	}
+	for _, p := range strings.Split(skip, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			o.SkipPhases = append(o.SkipPhases, p)
 		}
@@ -219,9 +231,18 @@ func (o KindOptions) clusterConfig(c KindCluster) *kindv1alpha4.Cluster {
 		}))
 	}
 	if len(o.SkipPhases) > 0 {
+		// A merge patch replaces kind's own skipPhases list, which is
+		// [preflight] (its images are preloaded, and preflight's system
+		// checks do not hold inside a node container): keep that one.
+		phases := []string{"preflight"}
+		for _, p := range o.SkipPhases {
+			if !slices.Contains(phases, p) {
+				phases = append(phases, p)
+			}
+		}
 		cfg.KubeadmConfigPatches = append(cfg.KubeadmConfigPatches, kubeadmPatch(map[string]any{
 			"kind":       "InitConfiguration",
-			"skipPhases": o.SkipPhases,
+			"skipPhases": phases,
 		}))
 	}
 	return cfg

@@ -75,6 +75,18 @@ func TestKindOptionsFollowTheEngineUnlessTheEnvironmentSaysOtherwise(t *testing.
 			SecretfedImage: DefaultKindSecretfedImage, SkipPhases: []string{"addon/coredns", "addon/kube-proxy"},
 			MemberAddressByIP: true},
 	}, {
+		name:   "a node image without CoreDNS says so in a label: skipped, members joined by IP",
+		engine: EngineInfo{CgroupVersion: "1", StorageDriver: "fuse-overlayfs", NodeImageCNI: "bridge", NodeImageSkipPhases: "addon/coredns"},
+		want: KindOptions{Prefix: "secretfed", Members: 2, NodeImage: DefaultKindNodeImage,
+			SecretfedImage: DefaultKindSecretfedImage, CgroupV1: true, BridgeCNI: true,
+			SkipPhases: []string{"addon/coredns"}, MemberAddressByIP: true},
+	}, {
+		name:   "KIND_SKIP_PHASES=none overrides the node image's label",
+		env:    map[string]string{"KIND_SKIP_PHASES": "none"},
+		engine: EngineInfo{CgroupVersion: "2", StorageDriver: "overlay2", NodeImageSkipPhases: "addon/coredns"},
+		want: KindOptions{Prefix: "secretfed", Members: 2, NodeImage: DefaultKindNodeImage,
+			SecretfedImage: DefaultKindSecretfedImage},
+	}, {
 		name:    "bad member count",
 		env:     map[string]string{"E2E_KIND_MEMBERS": "0"},
 		wantErr: "E2E_KIND_MEMBERS",
@@ -178,11 +190,18 @@ func TestKindKubeadmPatches(t *testing.T) {
 			"KubeletConfiguration": noFailCgroupV1},
 		wantMem: map[string]map[string]any{"KubeletConfiguration": noFailCgroupV1},
 	}, {
-		name: "skipped phases",
+		// kind's InitConfiguration already skips preflight, and a merge
+		// patch replaces that list: the patch must keep it.
+		name: "skipped phases keep kind's preflight",
 		opts: KindOptions{Prefix: "p", Members: 1, SkipPhases: []string{"addon/coredns"}},
 		wantHost: map[string]map[string]any{"ClusterConfiguration": aggregatorRouting,
-			"InitConfiguration": {"kind": "InitConfiguration", "skipPhases": []any{"addon/coredns"}}},
-		wantMem: map[string]map[string]any{"InitConfiguration": {"kind": "InitConfiguration", "skipPhases": []any{"addon/coredns"}}},
+			"InitConfiguration": {"kind": "InitConfiguration", "skipPhases": []any{"preflight", "addon/coredns"}}},
+		wantMem: map[string]map[string]any{"InitConfiguration": {"kind": "InitConfiguration", "skipPhases": []any{"preflight", "addon/coredns"}}},
+	}, {
+		name:     "preflight named too is not doubled",
+		opts:     KindOptions{Prefix: "p", Members: 1, SkipPhases: []string{"addon/kube-proxy", "preflight"}},
+		wantHost: map[string]map[string]any{"ClusterConfiguration": aggregatorRouting, "InitConfiguration": {"kind": "InitConfiguration", "skipPhases": []any{"preflight", "addon/kube-proxy"}}},
+		wantMem:  map[string]map[string]any{"InitConfiguration": {"kind": "InitConfiguration", "skipPhases": []any{"preflight", "addon/kube-proxy"}}},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := tc.opts.Clusters()
