@@ -9,6 +9,7 @@ import (
 
 	"github.com/secretfed/secretfed/pkg/controller/manager"
 	"github.com/secretfed/secretfed/pkg/generated/clientset/versioned"
+	"github.com/secretfed/secretfed/pkg/loghygiene"
 )
 
 // controllers adapts the loops' options to the command.
@@ -47,7 +48,8 @@ func (c controllers) PostStartHook(cfg *genericapiserver.RecommendedConfig) (gen
 			return err
 		}
 		go func() {
-			if err := manager.Run(hookCtx, c.o, manager.Clients{Secretfed: sf, Host: host}); err != nil {
+			ctx := loghygiene.NewContext(hookCtx)
+			if err := manager.Run(ctx, c.o, manager.Clients{Secretfed: sf, Host: host}); err != nil {
 				klog.ErrorS(err, "Propagation loops ended")
 			}
 		}()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -35,6 +36,7 @@ import (
 	"github.com/secretfed/secretfed/pkg/embeddedetcd"
 	"github.com/secretfed/secretfed/pkg/encryption"
 	sfopenapi "github.com/secretfed/secretfed/pkg/generated/openapi"
+	"github.com/secretfed/secretfed/pkg/loghygiene"
 )
 
 // Keys are <prefix>/secretfed.io/<resource>/...; the key is authenticated
@@ -222,6 +224,12 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if err := o.RecommendedOptions.ApplyTo(serverConfig); err != nil {
 		return nil, err
 	}
+	// client-go logs request and response bodies at -v=8 through the
+	// request's context logger: TokenReviews carry bearer tokens.
+	buildChain := serverConfig.BuildHandlerChainFunc
+	serverConfig.BuildHandlerChainFunc = func(h http.Handler, c *genericapiserver.Config) http.Handler {
+		return loghygiene.Handler(buildChain(h, c))
+	}
 	cfg := &apiserver.Config{
 		GenericConfig: serverConfig,
 		ExtraConfig:   apiserver.ExtraConfig{PostStartHooks: map[string]genericapiserver.PostStartHookFunc{}},
@@ -296,6 +304,7 @@ func (o *Options) NewServer(ctx context.Context) (*Running, error) {
 
 // Run serves until ctx is done or the embedded etcd fails.
 func (o *Options) Run(ctx context.Context) error {
+	ctx = loghygiene.NewContext(ctx)
 	r, err := o.NewServer(ctx)
 	if err != nil {
 		return err

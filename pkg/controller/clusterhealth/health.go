@@ -107,7 +107,7 @@ func New(cfg Config) *Controller {
 // until ctx is done.
 func (c *Controller) Run(ctx context.Context) error {
 	defer utilruntime.HandleCrash()
-	c.cfg.Informers.Start(ctx.Done())
+	c.cfg.Informers.StartWithContext(ctx)
 	if !cache.WaitForCacheSync(ctx.Done(), c.fcInformer.HasSynced, c.fsInformer.HasSynced) {
 		return fmt.Errorf("caches did not sync: %w", ctx.Err())
 	}

@@ -216,7 +216,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer func() { _ = c.fcInformer.RemoveEventHandler(fcReg) }()
 	c.members.AddEventHandler(c.onMemberSecret)
 
-	c.cfg.Informers.Start(ctx.Done())
+	c.cfg.Informers.StartWithContext(ctx)
 	logger.Info("Waiting for FederatedSecret and FederatedCluster caches")
 	if !cache.WaitForCacheSync(ctx.Done(), c.fsInformer.HasSynced, c.fcInformer.HasSynced, fsReg.HasSynced, fcReg.HasSynced) {
 		c.shutdown()
