@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/pflag"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/klog/v2"
 
@@ -240,4 +241,41 @@ func contains(haystack []byte, needles ...string) []string {
 		}
 	}
 	return found
+}
+
+// An open watch must not hold the server's shutdown: every `kubectl get
+// -w` and the host's garbage collector keep watches open, and a restart
+// that waits for them until the 60 s shutdown timeout stalls propagation
+// as long. The server ends them when shutdown begins.
+func TestOpenWatchesDoNotHoldShutdown(t *testing.T) {
+	s := startServer(t, newServerConfig(t))
+	ctx := ctxT(t)
+	w, err := s.Client.SecretfedV1alpha1().FederatedSecrets(metav1.NamespaceAll).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	s.cancel()
+	// Well under --request-timeout (60 s), the HTTP server's shutdown
+	// timeout that an open watch would otherwise run into.
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("server stopped with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server still runs 30 s after shutdown began, with one watch open")
+	}
+	s.running.Close()
+	s.cancel = nil
+	select {
+	case _, open := <-w.ResultChan():
+		if open {
+			// Drain whatever was in flight; the channel must close.
+			for range w.ResultChan() {
+			}
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the watch is still open after the server stopped")
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -67,6 +68,12 @@ type Options struct {
 	AllowUnencryptedStorage bool
 	// AlternateDNS are extra names for the self-signed serving certificate.
 	AlternateDNS []string
+	// ShutdownWatchTerminationGracePeriod is how long shutdown waits for
+	// open watches to drain once they are told to end. Zero keeps them
+	// open until the HTTP server's shutdown timeout (--request-timeout,
+	// 60 s): any `kubectl get -w`, or the host controller manager's
+	// garbage collector, would hold every restart that long.
+	ShutdownWatchTerminationGracePeriod time.Duration
 	// Controllers adds the propagation loop and its flags. Nil disables it.
 	Controllers ControllerOptions
 
@@ -101,8 +108,10 @@ func NewOptions(out, errOut io.Writer) *Options {
 		EmbeddedEtcdClientURL: "http://127.0.0.1:2479",
 		EmbeddedEtcdPeerURL:   "http://127.0.0.1:2480",
 		EmbeddedEtcdLogLevel:  "warn",
-		StdOut:                out,
-		StdErr:                errOut,
+
+		ShutdownWatchTerminationGracePeriod: 5 * time.Second,
+		StdOut:                              out,
+		StdErr:                              errOut,
 	}
 	o.RecommendedOptions.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(v1alpha1.SchemeGroupVersion, schema.GroupKind{Group: v1alpha1.GroupName})
 	// Only NamespaceLifecycle runs by default: it needs nothing but namespace
@@ -140,6 +149,8 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"Accept an --encryption-provider-config whose first provider for federatedsecrets.secretfed.io is identity (secrets stored in plain text).")
 	fs.StringSliceVar(&o.AlternateDNS, "alternate-dns", o.AlternateDNS,
 		"Extra DNS names for the self-signed serving certificate generated when no --tls-cert-file is given.")
+	fs.DurationVar(&o.ShutdownWatchTerminationGracePeriod, "shutdown-watch-termination-grace-period", o.ShutdownWatchTerminationGracePeriod,
+		"On shutdown, end open watches (clients re-establish them with another replica) and wait at most this long for them to drain. 0 leaves them open until the shutdown timeout, which holds restarts for as long as any watch is open.")
 	if o.Controllers != nil {
 		o.Controllers.AddFlags(fss.FlagSet("propagation"))
 	}
@@ -161,6 +172,9 @@ func (o *Options) Validate() error {
 	errs = append(errs, o.RecommendedOptions.Validate()...)
 	if o.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir is required"))
+	}
+	if o.ShutdownWatchTerminationGracePeriod < 0 {
+		errs = append(errs, errors.New("--shutdown-watch-termination-grace-period must not be negative"))
 	}
 	if o.embeddedEtcd {
 		if err := embeddedetcd.ValidateLoopbackURL("embedded-etcd-client-url", o.EmbeddedEtcdClientURL); err != nil {
@@ -224,6 +238,7 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if err := o.RecommendedOptions.ApplyTo(serverConfig); err != nil {
 		return nil, err
 	}
+	serverConfig.ShutdownWatchTerminationGracePeriod = o.ShutdownWatchTerminationGracePeriod
 	// client-go logs request and response bodies at -v=8 through the
 	// request's context logger: TokenReviews carry bearer tokens.
 	buildChain := serverConfig.BuildHandlerChainFunc
