@@ -4,25 +4,45 @@
 # joined with `kubectl secretfed join`, the examples applied and propagated —
 # then a short "try this". `make down` stops it. Tools and binaries are built
 # by make before this script runs.
+#
+# PROVIDER=kind (`make run PROVIDER=kind`): the same on three kind clusters
+# (hack/kind/bed: the e2e suite's kind provider, secretfed installed from
+# artifacts/deploy, members joined at in-network endpoints); steps 2-5 are the
+# same. `make down PROVIDER=kind` deletes the clusters.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 export PATH=$REPO/bin:$PATH
 LOCAL_DIR=${LOCAL_DIR:-$REPO/.local}
+PROVIDER=${PROVIDER:-local}
 STEPS=5
+STOP="make down"
+[[ $PROVIDER == kind ]] && STOP="make down PROVIDER=kind"
 step() { echo "[run $1/$STEPS] $2"; }
 fail() {
 	echo "[run] ERROR: $1" >&2
 	[[ -n ${2:-} ]] && echo "[run] likely cause: $2" >&2
-	echo "[run] logs: $LOCAL_DIR/logs/ (secretfed.log, host.log, member*.log); stop with: make down" >&2
+	if [[ $PROVIDER == kind ]]; then
+		echo "[run] logs: ${E2E_KIND_DIR:-$REPO/_output/kind-run}/logs/ and kubectl -n secretfed-system logs secretfed-apiserver-0; remove with: $STOP" >&2
+	else
+		echo "[run] logs: $LOCAL_DIR/logs/ (secretfed.log, host.log, member*.log); stop with: $STOP" >&2
+	fi
 	exit 1
 }
 
-step 1 "starting host, members and secretfed (hack/local-up.sh)"
-LOCAL_DIR=$LOCAL_DIR hack/local-up.sh || fail "the local bed did not come up" "see the message above; a port in use or a failed build"
-# shellcheck disable=SC1091
-source "$LOCAL_DIR/env"
+if [[ $PROVIDER == kind ]]; then
+	step 1 "creating the host and member kind clusters, installing secretfed from artifacts/deploy (go run ./hack/kind/bed up)"
+	env_file=$(go run ./hack/kind/bed up) || fail "the kind bed did not come up" "see the [kind] lines above"
+	LOGS_HINT="${env_file%/env}/logs/ and: kubectl -n secretfed-system logs secretfed-apiserver-0"
+else
+	step 1 "starting host, members and secretfed (hack/local-up.sh)"
+	LOCAL_DIR=$LOCAL_DIR hack/local-up.sh || fail "the local bed did not come up" "see the message above; a port in use or a failed build"
+	env_file=$LOCAL_DIR/env
+	LOGS_HINT="$LOCAL_DIR/logs/"
+fi
+# shellcheck disable=SC1090
+source "$env_file"
 K=(kubectl --kubeconfig "$KUBECONFIG")
 
 step 2 "joining members with kubectl secretfed join"
@@ -77,5 +97,5 @@ Try this (paste into your shell):
   kubectl secretfed status
   kubectl delete fsec db-creds -n payments               # removed from every member
 
-Logs: $LOCAL_DIR/logs/   Stop: make down
+Logs: $LOGS_HINT   Stop: $STOP
 EOF

@@ -245,8 +245,13 @@ func (f *Framework) Kubectl(ctx context.Context, stdin string, args ...string) R
 }
 
 // Plugin runs `kubectl secretfed ...` through the real kubectl, which finds
-// the plugin on PATH, as a user's shell would.
+// the plugin on PATH, as a user's shell would. On kind, a join without
+// --api-endpoint gets the cluster's in-network endpoint: the kubeconfig's
+// 127.0.0.1 port is this machine's only, not the secretfed pod's.
 func (f *Framework) Plugin(ctx context.Context, args ...string) Result {
+	if f.Provider == "kind" {
+		args = f.kindJoinArgs(args)
+	}
 	return f.run(ctx, "", f.Bin("kubectl"), append([]string{"secretfed", "--kubeconfig", f.Kubeconfig}, args...)...)
 }
 
@@ -283,8 +288,12 @@ func Context(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-// SecretfedLogs returns the secretfed server's log so far (local provider).
+// SecretfedLogs returns the secretfed server's log so far: its log files on
+// the local provider, the pod's current and previous containers' logs on kind.
 func (f *Framework) SecretfedLogs() (string, error) {
+	if f.Provider == "kind" {
+		return f.kindSecretfedLogs()
+	}
 	dir := f.Env["LOG_DIR"]
 	if dir == "" {
 		return "", fmt.Errorf("the bed records no LOG_DIR")

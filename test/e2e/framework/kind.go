@@ -224,9 +224,6 @@ func (k *kindBed) writeKubeconfig(ctx context.Context) error {
 			return fmt.Errorf("kubeconfig of %s: %w", c.Name, err)
 		}
 		raw[c.Context] = []byte(kc)
-		if c.Host {
-			continue
-		}
 		ip := ""
 		if k.opts.MemberAddressByIP {
 			n, err := k.controlPlane(c)

@@ -315,8 +315,9 @@ func MergeKindKubeconfigs(byContext map[string][]byte, hostContext string) (*cli
 }
 
 // KindEnv is the bed's env map (the local provider's keys where they apply,
-// see docs/testbed.md), from the merged kubeconfig and the members'
-// in-network endpoints (keyed by context).
+// see docs/testbed.md), from the merged kubeconfig and the clusters'
+// in-network endpoints (keyed by context; the host's is where a spec that
+// joins the host itself points the join).
 func KindEnv(o KindOptions, dir, kubeconfigPath string, kc *clientcmdapi.Config, internal map[string]string) map[string]string {
 	clusters := o.Clusters()
 	env := map[string]string{
@@ -340,6 +341,9 @@ func KindEnv(o KindOptions, dir, kubeconfigPath string, kc *clientcmdapi.Config,
 		if c.Host {
 			env["HOST_URL"] = server
 			env["HOST_KIND_CLUSTER"] = c.Name
+			if ep := internal[c.Context]; ep != "" {
+				env["HOST_API_ENDPOINT"] = ep
+			}
 			continue
 		}
 		contexts = append(contexts, c.Context)

@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -349,12 +350,14 @@ func TestMergeKindKubeconfigsNamesContextsLikeTheLocalBed(t *testing.T) {
 		}
 	}
 
-	internal := map[string]string{"member1": "https://secretfed-member1-control-plane:6443", "member2": "https://secretfed-member2-control-plane:6443"}
+	internal := map[string]string{"secretfed-host": "https://secretfed-host-control-plane:6443",
+		"member1": "https://secretfed-member1-control-plane:6443", "member2": "https://secretfed-member2-control-plane:6443"}
 	got := KindEnv(o, "/bed", "/bed/kubeconfig", kc, internal)
 	want := map[string]string{
 		"E2E_PROVIDER": "kind", "KIND_DIR": "/bed", "LOG_DIR": "/bed/logs", "KUBECONFIG": "/bed/kubeconfig",
 		"MEMBERS": "2", "HOST_CONTEXT": "secretfed-host", "HOST_URL": "https://127.0.0.1:40001",
-		"HOST_KIND_CLUSTER": "secretfed-host", "KIND_NODE_IMAGE": "img:1", "SECRETFED_IMAGE": "sf:e2e",
+		"HOST_KIND_CLUSTER": "secretfed-host", "HOST_API_ENDPOINT": "https://secretfed-host-control-plane:6443",
+		"KIND_NODE_IMAGE": "img:1", "SECRETFED_IMAGE": "sf:e2e",
 		"SECRETFED_DEPLOY": "/bed/deploy",
 		"MEMBER1_CONTEXT":  "member1", "MEMBER1_URL": "https://127.0.0.1:40002",
 		"MEMBER1_API_ENDPOINT": "https://secretfed-member1-control-plane:6443", "MEMBER1_KIND_CLUSTER": "secretfed-member1",
@@ -385,5 +388,47 @@ func TestShellQuote(t *testing.T) {
 		if got := shellQuote(in); got != want {
 			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+func TestKindJoinsGetTheClustersInNetworkEndpoint(t *testing.T) {
+	eps := map[string]string{"member1": "https://172.18.0.3:6443", "secretfed-host": "https://172.18.0.2:6443"}
+	for _, tc := range []struct {
+		name       string
+		args, want []string
+	}{{
+		name: "join of a member",
+		args: []string{"join", "member1", "--host-context", "secretfed-host", "--cluster-context", "member1"},
+		want: []string{"join", "member1", "--host-context", "secretfed-host", "--cluster-context", "member1", "--api-endpoint", "https://172.18.0.3:6443"},
+	}, {
+		name: "join of the host itself, flag with =",
+		args: []string{"join", "third", "--cluster-context=secretfed-host"},
+		want: []string{"join", "third", "--cluster-context=secretfed-host", "--api-endpoint", "https://172.18.0.2:6443"},
+	}, {
+		name: "an endpoint the spec chose is kept",
+		args: []string{"join", "member1", "--cluster-context", "member1", "--api-endpoint=https://x:6443"},
+		want: []string{"join", "member1", "--cluster-context", "member1", "--api-endpoint=https://x:6443"},
+	}, {
+		name: "unknown context",
+		args: []string{"join", "m", "--cluster-context", "elsewhere"},
+		want: []string{"join", "m", "--cluster-context", "elsewhere"},
+	}, {
+		name: "other commands",
+		args: []string{"unjoin", "member1", "--cluster-context", "member1"},
+		want: []string{"unjoin", "member1", "--cluster-context", "member1"},
+	}, {
+		name: "no arguments",
+		args: nil,
+		want: nil,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			orig := slices.Clone(tc.args)
+			if d := cmp.Diff(tc.want, KindJoinArgs(tc.args, eps)); d != "" {
+				t.Errorf("args (-want +got):\n%s", d)
+			}
+			if d := cmp.Diff(orig, tc.args); d != "" {
+				t.Errorf("the caller's slice changed (-before +after):\n%s", d)
+			}
+		})
 	}
 }

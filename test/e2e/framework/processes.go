@@ -29,7 +29,14 @@ func (f *Framework) Pid(component string) (int, error) {
 
 // Signal sends sig to a component of the local bed (SIGSTOP freezes a
 // member's kube-apiserver as a hung machine would; SIGCONT thaws it).
+//
+// On the kind provider a component is a cluster's node container, and only
+// freezing and thawing it is supported: SIGSTOP is `docker pause`, SIGCONT
+// `docker unpause` (the whole node hangs, as a hung machine would).
 func (f *Framework) Signal(component string, sig syscall.Signal) error {
+	if f.Provider == "kind" {
+		return f.kindSignal(component, sig)
+	}
 	pid, err := f.Pid(component)
 	if err != nil {
 		return err
