@@ -108,18 +108,20 @@ fail() {
 	exit 1
 }
 
-# run NAME CMD...: runs CMD with its output in logs/NAME.log; on failure explains and exits.
+# run NAME CMD...: runs CMD (a command or a function of this script) with set -e in a subshell,
+# its output in logs/NAME.log; on failure explains and exits. (Backgrounded and waited for: a
+# subshell tested by `||` directly would run with set -e ignored.)
 run() {
-	local name=$1 logf=$LOGS/$1.log t0=$SECONDS
+	local name=$1 logf=$LOGS/$1.log t0=$SECONDS rc=0
 	shift
-	{
-		echo "# $(date -u +%FT%TZ) $*"
-		if "$@"; then echo "# exit 0 after $((SECONDS - t0)) s"; else
-			local rc=$?
-			echo "# exit $rc after $((SECONDS - t0)) s"
-			exit "$rc"
-		fi
-	} >"$logf" 2>&1 </dev/null || fail "$name" "$logf"
+	echo "# $(date -u +%FT%TZ) $*" >"$logf"
+	(
+		set -e
+		"$@"
+	) >>"$logf" 2>&1 </dev/null &
+	wait $! || rc=$?
+	echo "# exit $rc after $((SECONDS - t0)) s" >>"$logf"
+	[[ $rc == 0 ]] || fail "$name" "$logf"
 }
 
 sha() { sha256sum | cut -c1-64; }
@@ -261,7 +263,9 @@ build_images() {
 	local p=$work/kube-proxy
 	mkdir -p "$p/usr/local/bin" "$p/tmp" "$p/run" "$p/var/run" "$p/etc"
 	cp "$OUT/bin/kube-proxy" "$p/usr/local/bin/"
-	copy_with_libs "$root" "$p" /usr/sbin/xtables-nft-multi /usr/sbin/xtables-legacy-multi /bin/sh
+	copy_with_libs "$root" "$p" /usr/sbin/xtables-nft-multi /usr/sbin/xtables-legacy-multi /usr/bin/dash
+	ln -sf dash "$p/usr/bin/sh"
+	ln -sfn usr/bin "$p/bin"
 	cp -a "$root/usr/lib/x86_64-linux-gnu/xtables" "$p/usr/lib/x86_64-linux-gnu/"
 	for so in "$p"/usr/lib/x86_64-linux-gnu/xtables/*.so; do
 		copy_with_libs "$root" "$p" "${so#"$p"}" 2>/dev/null || true
