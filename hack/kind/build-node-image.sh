@@ -141,7 +141,8 @@ GO_VERSION=$(go env GOVERSION)
 NODE_FILES=$(cd "$REPO" && find hack/kind/node -type f ! -name '*.md' | LC_ALL=C sort)
 rootfs_key() { printf '%s\n' "$SUITE" "$MIRROR" "${PACKAGES[@]}" "rootfs-v1" | sha; }
 kube_key() { printf '%s\n' "$GO_VERSION" "$K8S_VERSION" "${KUBE_CMDS[@]}" "${KIND_NODE_GOFLAGS:-}" "$(hash_files hack/kind/node/go.mod hack/kind/node/go.sum hack/kind/node/pause/main.go)" | sha; }
-etcd_key() { printf '%s\n' "$(cat "$REPO/bin/.stamps/etcd" 2>/dev/null || echo none)" | sha; }
+# The etcd version hack/build-tools.sh builds (the pin, not bin/.stamps: the hash is taken before step 3).
+etcd_key() { printf '%s\n' "$GO_VERSION" "$(awk '$1 == "go.etcd.io/etcd/server/v3" {print $2; exit}' "$REPO/hack/tools/go.mod")" | sha; }
 cni_key() { printf '%s\n' "$GO_VERSION" "$CNI_MODULE@$CNI_VERSION" "${CNI_PLUGINS[@]}" | sha; }
 inputs_key() {
 	# shellcheck disable=SC2046 # NODE_FILES is a list of paths without spaces
