@@ -148,6 +148,13 @@ main() {
 		exit 1
 	}
 	mkdir -p "$BIN_DIR" "$STAMP_DIR" "$LOG_DIR"
+	# One build per bin/ at a time: a second run (`make test` while .ci/run prebuilds the tools in the
+	# background, or two terminals) waits for the first, then finds the tools up to date.
+	exec 9>"$BIN_DIR/.build.lock"
+	if ! flock -n 9; then
+		echo "[tools] another hack/build-tools.sh is building into ${BIN_DIR#"$REPO"/}/ (logs: ${LOG_DIR#"$REPO"/}/build-*.log); waiting for it"
+		flock 9
+	fi
 
 	local n=${#tools[@]} i=0 failed=0 bg_pid="" bg_idx=""
 	local -a todo=()
