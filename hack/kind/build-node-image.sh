@@ -267,6 +267,7 @@ build_images() {
 	copy_with_libs "$root" "$p" /usr/sbin/xtables-nft-multi /usr/sbin/xtables-legacy-multi /usr/bin/dash
 	ln -sf dash "$p/usr/bin/sh"
 	ln -sfn usr/bin "$p/bin"
+	mkdir -p "$p/usr/lib/x86_64-linux-gnu"
 	cp -a "$root/usr/lib/x86_64-linux-gnu/xtables" "$p/usr/lib/x86_64-linux-gnu/"
 	for so in "$p"/usr/lib/x86_64-linux-gnu/xtables/*.so; do
 		copy_with_libs "$root" "$p" "${so#"$p"}" 2>/dev/null || true
@@ -400,7 +401,6 @@ step_import() {
 	run import "$DOCKER" import \
 		-c 'ENTRYPOINT ["/usr/local/bin/secretfed-node-entrypoint", "/usr/local/bin/entrypoint", "/sbin/init"]' \
 		-c 'ENV container=docker' \
-		-c 'STOPSIGNAL SIGRTMIN+3' \
 		-c "LABEL io.secretfed.kind.cni=bridge" \
 		-c "LABEL io.secretfed.kind.skip-phases=addon/coredns" \
 		-c "LABEL io.secretfed.kind.inputs=$hash" \
