@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -23,44 +24,65 @@ import (
 // b64 is how a value sits in a Secret's data in JSON.
 func b64(v string) string { return base64.StdEncoding.EncodeToString([]byte(v)) }
 
-// The server runs at -v=8, where client-go logs every request and response
-// body, through a scenario that moves values in every direction: create
-// (data and stringData), a per-cluster override, a failing override test,
-// rotation, drift corrected in a member, a clash with an unmanaged Secret,
-// deletion. No value — nor a member's credential token — may appear in the
-// server's log, in the host's events, in any status, or in `kubectl
-// secretfed status`.
-func TestFullScenarioAtV8LeavesNoValueInLogsEventsOrStatus(t *testing.T) {
+// hexDumpLine is a line of Go's hex.Dump, which client-go uses for
+// protobuf bodies: its ASCII column spells the bytes, 16 at a time.
+var hexDumpLine = regexp.MustCompile(`(?m)^[\t ]*[0-9a-f]{8}  [0-9a-f ]+\|(.{1,16})\|$`)
+
+// hexDumpText joins the ASCII columns of every hex dump in a log, so that
+// a value split over two dump lines is found too.
+func hexDumpText(log string) string {
+	var b strings.Builder
+	for _, m := range hexDumpLine.FindAllStringSubmatch(log, -1) {
+		b.WriteString(m[1])
+	}
+	return b.String()
+}
+
+// The server runs at -v=8 (the level from which client-go logs request and
+// response bodies, truncated to 1 KiB) and at -v=10 (whole bodies) through a
+// scenario that moves values in every direction: create (data and
+// stringData), a per-cluster override, two failing overrides, rotation,
+// drift corrected in a member, a clash with an unmanaged Secret, deletion.
+// No value, nor a member's credential token, may appear in the server's
+// log (as text, base64, or across a hex dump), in the host's events, in any
+// status, or in `kubectl secretfed status`.
+func TestFullScenarioAtV8AndV10LeavesNoValueInLogsEventsOrStatus(t *testing.T) {
 	if f.Provider != "local" {
 		t.Skip("needs the local bed's server process and log (E2E_PROVIDER=local)")
-	}
-	logsBefore, err := f.SecretfedLogs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.RestartSecretfed("-v=8"); err != nil {
-		t.Fatalf("restarting secretfed at -v=8: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := f.RestartSecretfed(); err != nil {
 			t.Errorf("restarting secretfed at the suite's verbosity: %v", err)
 		}
 	})
+	for _, v := range []int{8, 10} {
+		t.Run(fmt.Sprintf("v=%d", v), func(t *testing.T) { scenarioLeavesNoValue(t, v) })
+	}
+}
+
+func scenarioLeavesNoValue(t *testing.T, v int) {
+	logsBefore, err := f.SecretfedLogs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.RestartSecretfed(fmt.Sprintf("-v=%d", v)); err != nil {
+		t.Fatalf("restarting secretfed at -v=%d: %v", v, err)
+	}
 	for _, m := range f.MemberNames {
 		waitReady(t, m, 2*time.Minute)
 	}
 
-	ns := createNamespace(t, "e2e-hygiene-v8")
+	ns := createNamespace(t, fmt.Sprintf("e2e-hygiene-v%d", v))
 	m1, m2 := f.MemberNames[0], f.MemberNames[1]
 	values := map[string]string{
-		"create":     "hyg8-Create-V4lue",
-		"stringData": "hyg8-StringData-V4lue",
-		"override":   "hyg8-Override-V4lue",
-		"testOp":     "hyg8-TestOp-V4lue",
-		"rotate":     "hyg8-Rotate-V4lue",
-		"drift":      "hyg8-Drift-V4lue",
-		"theirs":     "hyg8-Theirs-V4lue",
-		"clash":      "hyg8-Clash-V4lue",
+		"create":     fmt.Sprintf("hyg%d-Create-V4lue", v),
+		"stringData": fmt.Sprintf("hyg%d-StringData-V4lue", v),
+		"override":   fmt.Sprintf("hyg%d-Override-V4lue", v),
+		"failing":    fmt.Sprintf("hyg%d-Failing-V4lue", v),
+		"rotate":     fmt.Sprintf("hyg%d-Rotate-V4lue", v),
+		"drift":      fmt.Sprintf("hyg%d-Drift-V4lue", v),
+		"theirs":     fmt.Sprintf("hyg%d-Theirs-V4lue", v),
+		"clash":      fmt.Sprintf("hyg%d-Clash-V4lue", v),
 	}
 	ctx := framework.Context(t, 5*time.Minute)
 	fss := f.Secretfed.SecretfedV1alpha1().FederatedSecrets(ns)
@@ -75,13 +97,21 @@ func TestFullScenarioAtV8LeavesNoValueInLogsEventsOrStatus(t *testing.T) {
 	waitForValue(t, m1, ns, "db", values["create"])
 	waitForValue(t, m2, ns, "db", values["override"])
 
-	// An override whose test op fails: its reason is reported, its value never.
-	bad := placedFS(ns, "bad-override", values["create"], list(m1))
-	bad.Spec.Overrides = []v1alpha1.ClusterOverride{{ClusterName: m1, ClusterOverrides: []v1alpha1.OverridePatch{
-		{Op: "test", Path: "/data/password", Value: &v1alpha1.OverrideValue{Raw: []byte(fmt.Sprintf("%q", b64(values["testOp"])))}},
-	}}}
+	// Overrides that cannot apply (replace of a missing key) or yield an
+	// invalid Secret (a TLS type without its keys): the reason is reported, the value never.
+	bad := placedFS(ns, "bad-override", values["create"], list(m1, m2))
+	bad.Spec.Overrides = []v1alpha1.ClusterOverride{
+		{ClusterName: m1, ClusterOverrides: []v1alpha1.OverridePatch{
+			{Op: "replace", Path: "/data/no-such-key", Value: &v1alpha1.OverrideValue{Raw: []byte(fmt.Sprintf("%q", b64(values["failing"])))}},
+		}},
+		{ClusterName: m2, ClusterOverrides: []v1alpha1.OverridePatch{
+			// A TLS Secret without tls.crt and tls.key is invalid.
+			{Op: "add", Path: "/type", Value: &v1alpha1.OverrideValue{Raw: []byte(`"kubernetes.io/tls"`)}},
+		}},
+	}
 	createFS(t, bad)
 	waitForClusterStatus(t, ns, "bad-override", m1, v1alpha1.StatusOverrideFailed)
+	waitForClusterStatus(t, ns, "bad-override", m2, v1alpha1.StatusOverrideFailed)
 
 	// Rotate.
 	patchData(t, ns, "db", values["rotate"])
@@ -135,7 +165,7 @@ func TestFullScenarioAtV8LeavesNoValueInLogsEventsOrStatus(t *testing.T) {
 	seen.WriteString(events.Output())
 	clusters := f.Kubectl(ctx, "", "--context", f.HostContext, "get", "federatedclusters", "-o", "yaml")
 	seen.WriteString(clusters.Output())
-	status := f.Plugin(ctx, "status", "--context", f.HostContext)
+	status := f.Plugin(ctx, "status", "--host-context", f.HostContext)
 	if status.Err != nil {
 		t.Fatalf("kubectl secretfed status: %v\n%s", status.Err, status.Output())
 	}
@@ -154,9 +184,9 @@ func TestFullScenarioAtV8LeavesNoValueInLogsEventsOrStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := strings.TrimPrefix(all, logsBefore)
-	// Proof that the log is the -v=8 one: response headers are logged from 8 on.
+	// Proof that the log is a -v=8 one: response headers are logged from 8 on.
 	if !strings.Contains(logs, "Audit-Id") {
-		t.Fatalf("the server log holds no response headers: is it running at -v=8? (%d bytes)", len(logs))
+		t.Fatalf("the server log holds no response headers: is it running at -v=%d? (%d bytes)", v, len(logs))
 	}
 	if !strings.Contains(logs, ns) {
 		t.Fatalf("the server log never mentions namespace %s (%d bytes)", ns, len(logs))
@@ -176,7 +206,11 @@ func TestFullScenarioAtV8LeavesNoValueInLogsEventsOrStatus(t *testing.T) {
 		// 24-character run of it in a log means the token was printed.
 		forms[m+" credential token"] = token[len(token)-24:]
 	}
-	places := map[string]string{"server log at -v=8": logs, "statuses, events and plugin output": seen.String()}
+	places := map[string]string{
+		fmt.Sprintf("server log at -v=%d", v):                  logs,
+		fmt.Sprintf("hex dumps in the server log at -v=%d", v): hexDumpText(logs),
+		"statuses, events and plugin output":                   seen.String(),
+	}
 	for place, text := range places {
 		for what, form := range forms {
 			if strings.Contains(text, form) {
@@ -184,7 +218,7 @@ func TestFullScenarioAtV8LeavesNoValueInLogsEventsOrStatus(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("scanned %d bytes of -v=8 log and %d bytes of user-visible output for %d forms", len(logs), seen.Len(), len(forms))
+	t.Logf("scanned %d bytes of -v=%d log (%d in hex dumps) and %d bytes of user-visible output for %d forms", len(logs), v, len(places[fmt.Sprintf("hex dumps in the server log at -v=%d", v)]), seen.Len(), len(forms))
 }
 
 // Member TLS is verified: with a caBundle that does not sign the member's

@@ -234,7 +234,7 @@ func Run(ctx context.Context, o *Options, c Clients) error {
 // runLoops runs propagation, health and token renewal until ctx is done.
 func runLoops(ctx context.Context, o *Options, c Clients) error {
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.Host.CoreV1().Events("")})
+	broadcaster.StartRecordingToSink(eventSink{ctx: ctx, events: c.Host.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(sfscheme.Scheme, corev1.EventSource{Component: "secretfed-controller"})
 
@@ -282,4 +282,24 @@ func runLoops(ctx context.Context, o *Options, c Clients) error {
 		return nil
 	}
 	return errors.Join(errs...)
+}
+
+// eventSink writes events with ctx (typedcorev1.EventSinkImpl uses
+// context.TODO), so that their requests carry ctx's logger, which keeps
+// request bodies out of the log at -v=8 and above (pkg/loghygiene).
+type eventSink struct {
+	ctx    context.Context
+	events typedcorev1.EventInterface
+}
+
+func (s eventSink) Create(e *corev1.Event) (*corev1.Event, error) {
+	return s.events.CreateWithEventNamespaceWithContext(s.ctx, e)
+}
+
+func (s eventSink) Update(e *corev1.Event) (*corev1.Event, error) {
+	return s.events.UpdateWithEventNamespaceWithContext(s.ctx, e)
+}
+
+func (s eventSink) Patch(e *corev1.Event, data []byte) (*corev1.Event, error) {
+	return s.events.PatchWithEventNamespaceWithContext(s.ctx, e, data)
 }
