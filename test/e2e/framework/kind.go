@@ -37,6 +37,7 @@ import (
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+	kindexec "sigs.k8s.io/kind/pkg/exec"
 	kindlog "sigs.k8s.io/kind/pkg/log"
 )
 
@@ -204,11 +205,13 @@ func (k *kindBed) createClusters(ctx context.Context) error {
 			kindcluster.CreateWithKubeconfigPath(filepath.Join(k.dir, "kind-"+c.Name+".kubeconfig")),
 			kindcluster.CreateWithWaitForReady(3*time.Minute),
 			kindcluster.CreateWithDisplayUsage(false),
-			kindcluster.CreateWithDisplaySalutation(false))
+			kindcluster.CreateWithDisplaySalutation(false),
+			// kind deletes a node that failed to come up unless told to keep it.
+			kindcluster.CreateWithRetain(os.Getenv("E2E_KEEP") == "1" || os.Getenv("KEEP_ON_FAILURE") == "1"))
 		k.created = append(k.created, c.Name)
 		if err != nil {
 			_ = k.provider.CollectLogs(c.Name, filepath.Join(k.dir, "logs", c.Name))
-			return fmt.Errorf("kind create cluster %s: %w (node logs: %s)", c.Name, err, filepath.Join(k.dir, "logs", c.Name))
+			return fmt.Errorf("kind create cluster %s: %w%s (node logs: %s)", c.Name, err, commandOutputTail(err), filepath.Join(k.dir, "logs", c.Name))
 		}
 		k.log("      %s up in %s", c.Name, time.Since(t0).Round(time.Second))
 	}
@@ -441,6 +444,25 @@ func (k *kindBed) teardown() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// commandOutputTail is the last lines a failed command in a node printed
+// (e.g. kubeadm init's error), which kind keeps in the error but does not
+// show.
+func commandOutputTail(err error) string {
+	var re *kindexec.RunError
+	if !errors.As(err, &re) || len(re.Output) == 0 {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(re.Output)), "\n")
+	// kubeadm prints a Go stack after its error line; the error is what matters.
+	for i, l := range lines {
+		if strings.HasPrefix(l, "error: ") || strings.HasPrefix(l, "error execution phase") {
+			lines = lines[:i+1]
+			break
+		}
+	}
+	return "\n---- its output, last lines ----\n" + strings.Join(lines[max(0, len(lines)-15):], "\n")
 }
 
 // runLogged runs cmd with its output in logs/<name>; on failure the error
