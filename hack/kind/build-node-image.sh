@@ -406,6 +406,8 @@ step_import() {
 		-c "LABEL io.secretfed.kind.inputs=$hash" \
 		-c "LABEL org.opencontainers.image.source=https://github.com/secretfed/secretfed" \
 		"$OUT/node.tar" "$IMAGE"
+	# Earlier builds' hash tags would keep their ~1 GB images alive.
+	"$DOCKER" images --format '{{.Repository}}:{{.Tag}}' "${IMAGE%:*}" | grep ":inputs-" | xargs -r "$DOCKER" rmi >/dev/null 2>&1 || true
 	"$DOCKER" tag "$IMAGE" "${IMAGE%:*}:inputs-${hash:0:12}"
 	rm -f "$OUT/node.tar"
 	step 7 "imported in $((SECONDS - t0)) s"

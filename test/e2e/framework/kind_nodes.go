@@ -64,11 +64,22 @@ func (f *Framework) kindSignal(component string, sig syscall.Signal) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	// Like signals to a process, freezing a frozen node or thawing a running
+	// one changes nothing (docker itself refuses both).
+	state, err := f.Docker(ctx, "inspect", "-f", "{{.State.Paused}}", node)
+	if err != nil {
+		return err
+	}
+	paused := strings.TrimSpace(state) == "true"
 	switch sig {
 	case syscall.SIGSTOP:
-		_, err = f.Docker(ctx, "pause", node)
+		if !paused {
+			_, err = f.Docker(ctx, "pause", node)
+		}
 	case syscall.SIGCONT:
-		_, err = f.Docker(ctx, "unpause", node)
+		if paused {
+			_, err = f.Docker(ctx, "unpause", node)
+		}
 	default:
 		return fmt.Errorf("signal %v to %s: the kind provider only freezes (SIGSTOP: docker pause) and thaws (SIGCONT: docker unpause) a node", sig, component)
 	}
