@@ -13,9 +13,6 @@ PROVIDER   ?= local
 E2E_TIMEOUT ?= 40m
 # `make run PROVIDER=kind` / `make down PROVIDER=kind`: clusters secretfed-run-*, apart from e2e-kind's secretfed-*.
 KIND_RUN_ENV := E2E_KIND_PREFIX=secretfed-run E2E_KIND_DIR=$(CURDIR)/_output/kind-run
-# Specs that need the local bed's processes (restarting secretfed with other flags, its etcd, its
-# pids): hack/kind/e2e-skip lists them with the reason; make e2e-kind skips them.
-KIND_E2E_SKIP = ^($(shell grep -v '^\#' hack/kind/e2e-skip | awk 'NF {print $$1}' | paste -sd'|'))$$
 
 export PATH := $(BIN):$(PATH)
 
@@ -72,7 +69,7 @@ kind-node-image: ## Build the kind node image secretfed/kind-node:v1.37.2 offlin
 .PHONY: e2e-kind
 e2e-kind: kind-node-image tools build ## End-to-end specs on three kind clusters (needs a Docker engine). Not part of `make test`.
 	@mkdir -p _output
-	E2E_PROVIDER=kind $(GO) test ./test/e2e/... -timeout $(E2E_TIMEOUT) -count=1 -v -skip '$(KIND_E2E_SKIP)' $(E2E_ARGS)
+	E2E_PROVIDER=kind $(GO) test ./test/e2e/... -timeout $(E2E_TIMEOUT) -count=1 -v $(E2E_ARGS)
 
 .PHONY: run
 run: tools build ## Bring up host + members + secretfed, join members, propagate an example (PROVIDER=kind: on kind clusters).

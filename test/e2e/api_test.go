@@ -170,6 +170,7 @@ func TestUsersGetExactlyWhatRBACGrants(t *testing.T) {
 }
 
 func TestStoredFederatedSecretIsEncryptedInSecretfedEtcd(t *testing.T) {
+	requireLocalBed(t, "reads secretfed's etcd at SECRETFED_ETCD_URL")
 	etcdURL := f.Env["SECRETFED_ETCD_URL"]
 	if etcdURL == "" {
 		t.Fatal("the bed records no SECRETFED_ETCD_URL")

@@ -24,6 +24,7 @@ import (
 // template's data or stringData, not from an override, not from the stored
 // object echoed in the error of a malformed patch.
 func TestAuditLogRecordsFederatedSecretChangesAtMetadataLevelWithoutValues(t *testing.T) {
+	requireLocalBed(t, "restarts secretfed with audit flags, reads the local audit file")
 	auditLog := filepath.Join(t.TempDir(), "audit.log")
 	policy := filepath.Join(f.RepoRoot, "artifacts", "audit", "policy.yaml")
 	if err := f.RestartSecretfed("--audit-policy-file="+policy, "--audit-log-path="+auditLog); err != nil {

@@ -29,15 +29,6 @@ const (
 	crashDeadline = 3 * time.Minute
 )
 
-// requireLocalBed skips specs that stop, kill and restart the bed's
-// processes, which only the local provider records.
-func requireLocalBed(t *testing.T) {
-	t.Helper()
-	if f.Provider != "local" {
-		t.Skipf("needs the local bed's processes (E2E_PROVIDER=%s)", f.Provider)
-	}
-}
-
 func crashName(i int) string { return fmt.Sprintf("crash-%04d", i) }
 
 // A SIGKILL of the server in the middle of a burst of creates, and again in
@@ -46,7 +37,7 @@ func crashName(i int) string { return fmt.Sprintf("crash-%04d", i) }
 // nothing missing, nothing left behind, nothing duplicated, and the
 // unmanaged Secrets whose names collide untouched.
 func TestSIGKILLDuringMassCreateAndDeleteLosesNoAcceptedWriteAndLeavesMembersExact(t *testing.T) {
-	requireLocalBed(t)
+	requireLocalBed(t, "stops, kills or restarts the bed's processes")
 	ns := createNamespace(t, "e2e-crash")
 	t.Cleanup(func() { deleteAllAndWait(t, ns) })
 	m1 := f.MemberNames[0]

@@ -28,7 +28,7 @@ const recoveryDeadline = 90 * time.Second
 // lose their Lease, and once the host is back they take it again by
 // themselves and propagate what was written meanwhile and afterwards.
 func TestServerKeepsServingWhileTheHostRestartsAndConvergesAfterwards(t *testing.T) {
-	requireLocalBed(t)
+	requireLocalBed(t, "restarts the host kube-apiserver process")
 	ns := createNamespace(t, "e2e-hostdown")
 	createFS(t, placedFS(ns, "before", "host-1", all()))
 	for _, m := range f.MemberNames {
@@ -79,7 +79,7 @@ func TestServerKeepsServingWhileTheHostRestartsAndConvergesAfterwards(t *testing
 // member only, the other members get their Secrets as fast as ever, and once
 // it is back it converges by itself.
 func TestAMemberRestartFailsOnlyThatMemberAndConvergesAfterwards(t *testing.T) {
-	requireLocalBed(t)
+	requireLocalBed(t, "restarts a member kube-apiserver process, reads its log")
 	ns := createNamespace(t, "e2e-memberdown")
 	up, down := f.MemberNames[0], f.MemberNames[1]
 	stopComponent(t, down)
@@ -125,7 +125,7 @@ func TestAMemberRestartFailsOnlyThatMemberAndConvergesAfterwards(t *testing.T) {
 // with a clear timeout error instead of hanging, /readyz says why, and
 // afterwards everything recovers by itself.
 func TestServerOnAnExternalEtcdFailsWritesClearlyWhileItRestartsAndConverges(t *testing.T) {
-	requireLocalBed(t)
+	requireLocalBed(t, "restarts secretfed on an external etcd process")
 	ext := onExternalEtcd(t, 1)
 	ns := createNamespace(t, "e2e-etcddown")
 	ext.deleteAllAtEnd(t, ns)

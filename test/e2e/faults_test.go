@@ -46,6 +46,7 @@ func TestAStoppedMemberDoesNotDelayTheOthers(t *testing.T) {
 }
 
 func TestRestartingTheServerWithEverythingInSyncWritesNothingToMembers(t *testing.T) {
+	requireLocalBed(t, "restarts the secretfed process (on kind: TestKindDeletingTheServerPodLosesNoFederatedSecretAndWritesNothingTwice)")
 	ns := createNamespace(t, "e2e-restart")
 	for i := 0; i < 5; i++ {
 		createFS(t, placedFS(ns, fmt.Sprintf("s%d", i), fmt.Sprintf("restart-%d", i), all()))
@@ -100,6 +101,7 @@ func TestRestartingTheServerWithEverythingInSyncWritesNothingToMembers(t *testin
 }
 
 func TestFailuresAreReportedAsWarningEventsAndMetrics(t *testing.T) {
+	requireLocalBed(t, "reads secretfed's /metrics at SECRETFED_URL")
 	ns := createNamespace(t, "e2e-events")
 	m1 := f.MemberNames[0]
 	fs := placedFS(ns, "bad-override", "ev-pw", list(m1))

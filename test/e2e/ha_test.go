@@ -40,7 +40,7 @@ const (
 // leader while it propagates a batch hands the loops to the other within the
 // lease duration, the batch converges, and no member Secret is written twice.
 func TestKillingTheLeaderDuringPropagationHandsOverWithinTheLeaseDurationWithoutDoubleWrites(t *testing.T) {
-	requireLocalBed(t)
+	requireLocalBed(t, "extra server instances on an external etcd")
 	const batch = 100
 	// Slower member writes (each new Secret costs a read, a namespace read and
 	// a create) stretch the batch over several seconds, so the kill lands in

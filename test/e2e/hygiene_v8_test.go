@@ -47,9 +47,7 @@ func hexDumpText(log string) string {
 // log (as text, base64, or across a hex dump), in the host's events, in any
 // status, or in `kubectl secretfed status`.
 func TestFullScenarioAtV8AndV10LeavesNoValueInLogsEventsOrStatus(t *testing.T) {
-	if f.Provider != "local" {
-		t.Skip("needs the local bed's server process and log (E2E_PROVIDER=local)")
-	}
+	requireLocalBed(t, "restarts the secretfed process with -v=8 and -v=10")
 	t.Cleanup(func() {
 		if err := f.RestartSecretfed(); err != nil {
 			t.Errorf("restarting secretfed at the suite's verbosity: %v", err)

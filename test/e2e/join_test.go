@@ -264,6 +264,7 @@ func TestMemberThatStopsAnsweringTurnsNotReadyAfterTheThresholdAndBack(t *testin
 }
 
 func TestTokenIsRenewedBeforeItExpiresAndPropagationContinues(t *testing.T) {
+	requireLocalBed(t, "restarts secretfed with --token-renew-fraction")
 	m := f.MemberNames[1]
 	t.Cleanup(func() {
 		if err := f.RestartSecretfed(); err != nil {

@@ -33,7 +33,7 @@ import (
 // FederatedClusters: left on key1, they would be unreadable once key1 is
 // gone, and the loops could reach no member.
 func TestEncryptionKeyRotationKeepsEverythingReadableAndEndsOnTheNewKey(t *testing.T) {
-	requireLocalBed(t)
+	requireLocalBed(t, "restarts secretfed with new keys, reads its data dir and etcd")
 	if strings.Contains(os.Getenv("E2E_SECRETFED_ARGS"), "encryption-provider-config") {
 		t.Skip("E2E_SECRETFED_ARGS sets an encryption configuration: this spec starts from the generated default one")
 	}

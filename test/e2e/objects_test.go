@@ -37,3 +37,15 @@ func withCodec(cfg *rest.Config) *rest.Config {
 	c.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
 	return c
 }
+
+// requireLocalBed skips a spec that needs a part of the local process bed
+// the kind bed has in no comparable form (a secretfed process restarted
+// with other flags, its etcd at a local URL, extra server instances). The
+// reason shows in `go test -v` as the SKIP's message; test/e2e/kind_test.go
+// covers the pod-level counterparts.
+func requireLocalBed(t *testing.T, why string) {
+	t.Helper()
+	if f.Provider != "local" {
+		t.Skipf("needs the local process bed (E2E_PROVIDER=%s): %s", f.Provider, why)
+	}
+}

@@ -21,6 +21,7 @@ func TestFederatedSecretInANamespaceMissingFromTheHostIsRejected(t *testing.T) {
 }
 
 func TestHealthAndMetricsEndpointsAreServed(t *testing.T) {
+	requireLocalBed(t, "reaches secretfed at SECRETFED_URL")
 	ctx := framework.Context(t, time.Minute)
 	// Reached directly with the host admin identity (system:masters is always allowed).
 	cfg := f.RESTConfig(f.HostContext)
