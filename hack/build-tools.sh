@@ -52,8 +52,7 @@ version_of() {
 }
 cold_estimate() {
 	case $1 in
-	kube-apiserver) echo "cold: ~9 min" ;;
-	kubectl) echo "cold: ~3 min, ~1.5 min after kube-apiserver" ;;
+	kube-apiserver | kubectl) echo "cold: ~6-10 min for both" ;;
 	etcd) echo "cold: ~1 min" ;;
 	kind) echo "cold: ~20 s" ;;
 	esac
@@ -98,31 +97,47 @@ explain_failure() {
 	echo "[tools] FAILED to build $tool: likely cause: $cause" >&2
 }
 
-# build TOOL: builds into a temp file and renames it, so an interrupted build leaves no broken binary.
+# build TOOL...: one `go build` of the tools' packages (they share ldflags: kube-apiserver and kubectl
+# go together, so the packages they share are compiled once) into a temp dir, then renamed into
+# bin/, so an interrupted build leaves no broken binary. Log: build-<first tool>.log.
 build() {
-	local tool=$1 pkg ver log out start rc
-	pkg=$(pkg_of "$tool")
-	ver=$(version_of "$tool")
-	log=$LOG_DIR/build-$tool.log
-	out=$BIN_DIR/.$tool.tmp.$$
+	local first=$1 log tmp start rc t
+	local -a pkgs=()
+	for t in "$@"; do pkgs+=("$(pkg_of "$t")"); done
+	log=$LOG_DIR/build-$first.log
+	tmp=$BIN_DIR/.build.tmp.$first.$$
 	start=$(date +%s)
+	rm -rf "$tmp" && mkdir -p "$tmp"
 	{
-		echo "# $(date -u +%FT%TZ) go build $pkg@$ver ($(go env GOVERSION))"
+		echo "# $(date -u +%FT%TZ) go build ${pkgs[*]} ($(go env GOVERSION))"
 		set +e
 		# shellcheck disable=SC2086 # TOOLS_GOFLAGS is a list of flags
+		# One package: -o names the file. Several: -o names a directory, and go build names each
+		# binary after the last element of its package path (cmd/kube-apiserver, cmd/kubectl).
+		local o=$tmp/$first
+		[[ $# -gt 1 ]] && o=$tmp/
 		(cd "$TOOLS_MOD" && GOWORK=off CGO_ENABLED=0 go build -trimpath ${TOOLS_GOFLAGS:-} \
-			-ldflags "$(ldflags_of "$tool")" -o "$out" "$pkg")
+			-ldflags "$(ldflags_of "$first")" -o "$o" "${pkgs[@]}")
 		rc=$?
 		set -e
 		echo "# exit $rc after $(($(date +%s) - start)) s"
 	} >"$log" 2>&1
 	if [[ ${rc:-1} -ne 0 ]] || ! grep -q '^# exit 0 ' "$log"; then
-		rm -f "$out"
+		rm -rf "$tmp"
 		return 1
 	fi
-	mv -f "$out" "$BIN_DIR/$tool"
-	echo "$pkg@$ver" >"$STAMP_DIR/$tool"
-	echo "$(($(date +%s) - start))" >"$LOG_DIR/build-$tool.seconds"
+	for t in "$@"; do
+		local built=$tmp/$t
+		[[ $# -gt 1 ]] && built=$tmp/$(basename "$(pkg_of "$t")")
+		mv -f "$built" "$BIN_DIR/$t" || {
+			echo "# $built is missing after the build" >>"$log"
+			rm -rf "$tmp"
+			return 1
+		}
+		echo "$(pkg_of "$t")@$(version_of "$t")" >"$STAMP_DIR/$t"
+		echo "$(($(date +%s) - start))" >"$LOG_DIR/build-$t.seconds"
+	done
+	rm -rf "$tmp"
 }
 
 needs_build() {
@@ -156,7 +171,7 @@ main() {
 		flock 9
 	fi
 
-	local n=${#tools[@]} i=0 failed=0 bg_pid="" bg_idx=""
+	local n=${#tools[@]} i=0 failed=0 bg_pid=""
 	local -a todo=()
 	for t in "${tools[@]}"; do
 		i=$((i + 1))
@@ -167,21 +182,24 @@ main() {
 		fi
 	done
 
-	# kube-apiserver is by far the longest build: start it first, in the background, and build the
-	# others meanwhile (they share most of the build cache with it).
-	local entry idx
+	# kube-apiserver and kubectl are by far the longest builds and share most of their packages: build
+	# them in one go build, in the background, and the others meanwhile.
+	local -a k8s=() k8s_idx=()
 	for entry in "${todo[@]}"; do
 		idx=${entry%%:*} t=${entry#*:}
-		if [[ $t == kube-apiserver ]]; then
-			echo "[tools $idx/$n] building kube-apiserver ($(cold_estimate "$t")) log: ${LOG_DIR#"$REPO"/}/build-$t.log"
-			build "$t" &
-			bg_pid=$!
-			bg_idx=$idx
+		if [[ $t == kube-apiserver || $t == kubectl ]]; then
+			k8s+=("$t")
+			k8s_idx+=("$idx")
 		fi
 	done
+	if ((${#k8s[@]})); then
+		echo "[tools ${k8s_idx[*]}/$n] building ${k8s[*]} in one go build ($(cold_estimate kube-apiserver)) log: ${LOG_DIR#"$REPO"/}/build-${k8s[0]}.log"
+		build "${k8s[@]}" &
+		bg_pid=$!
+	fi
 	for entry in "${todo[@]}"; do
 		idx=${entry%%:*} t=${entry#*:}
-		[[ $t == kube-apiserver ]] && continue
+		[[ $t == kube-apiserver || $t == kubectl ]] && continue
 		echo "[tools $idx/$n] building $t ($(cold_estimate "$t")) log: ${LOG_DIR#"$REPO"/}/build-$t.log"
 		if build "$t"; then
 			echo "[tools $idx/$n] $t built in $(cat "$LOG_DIR/build-$t.seconds") s -> ${BIN_DIR#"$REPO"/}/$t"
@@ -191,11 +209,11 @@ main() {
 		fi
 	done
 	if [[ -n $bg_pid ]]; then
-		echo "[tools $bg_idx/$n] waiting for kube-apiserver (log: ${LOG_DIR#"$REPO"/}/build-kube-apiserver.log)"
+		echo "[tools ${k8s_idx[*]}/$n] waiting for ${k8s[*]} (log: ${LOG_DIR#"$REPO"/}/build-${k8s[0]}.log)"
 		if wait "$bg_pid"; then
-			echo "[tools $bg_idx/$n] kube-apiserver built in $(cat "$LOG_DIR/build-kube-apiserver.seconds") s -> ${BIN_DIR#"$REPO"/}/kube-apiserver"
+			echo "[tools ${k8s_idx[*]}/$n] ${k8s[*]} built in $(cat "$LOG_DIR/build-${k8s[0]}.seconds") s -> ${BIN_DIR#"$REPO"/}/"
 		else
-			explain_failure kube-apiserver "$LOG_DIR/build-kube-apiserver.log"
+			explain_failure "${k8s[*]}" "$LOG_DIR/build-${k8s[0]}.log"
 			failed=1
 		fi
 	fi

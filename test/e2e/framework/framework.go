@@ -21,7 +21,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,17 +55,44 @@ type Framework struct {
 	teardown func() error
 }
 
-// RepoRoot finds the repository root from this file's location.
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".."))
+// repoRoot finds the repository root: the nearest directory at or above
+// the working directory (go test runs in the package's directory) whose
+// go.mod declares this module. Not from runtime.Caller: the Makefile builds
+// with -trimpath, which leaves no absolute source paths.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if data, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && modulePath(data) == "github.com/secretfed/secretfed" {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no go.mod of github.com/secretfed/secretfed at or above %s", dir)
+		}
+	}
+}
+
+// modulePath returns the module path a go.mod declares.
+func modulePath(gomod []byte) string {
+	for _, line := range strings.Split(string(gomod), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`)
+		}
+	}
+	return ""
 }
 
 // Setup brings the bed up according to the environment. Call it from TestMain.
 func Setup() (*Framework, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
 	f := &Framework{
 		Provider: envOr("E2E_PROVIDER", "local"),
-		RepoRoot: repoRoot(),
+		RepoRoot: root,
 	}
 	switch f.Provider {
 	case "local":
