@@ -423,6 +423,19 @@ main() {
 		echo "[kind-node] run as root: debootstrap, chroot and the preload's mounts need it" >&2
 		exit 1
 	}
+	# What the build calls that a fresh machine of this kind may lack, from Debian's packages.
+	local -a need=()
+	command -v debootstrap >/dev/null || need+=(debootstrap)
+	command -v jq >/dev/null || need+=(jq)
+	if ((${#need[@]})); then
+		if command -v apt-get >/dev/null; then
+			log "installing ${need[*]} from Debian's packages (log: $(rel "$LOGS/apt.log"))"
+			run apt bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${need[*]}"
+		else
+			echo "[kind-node] ${need[*]} missing and no apt-get to install them: install them and retry" >&2
+			exit 1
+		fi
+	fi
 	if [[ -n ${KIND_NODE_ONLY:-} ]]; then
 		# One step, for debugging or to warm a step's cache (e.g. KIND_NODE_ONLY=rootfs).
 		"step_$KIND_NODE_ONLY"
