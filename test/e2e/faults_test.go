@@ -74,17 +74,7 @@ func TestRestartingTheServerWithEverythingInSyncWritesNothingToMembers(t *testin
 	}
 	// A sentinel created after the restart proves the new leader's loop has
 	// listed and planned; everything queued before it was planned first.
-	createFS(t, placedFS(ns, "sentinel", "x", v1alpha1.Placement{}))
-	framework.Eventually(t, 90*time.Second, "the restarted loop reconciles a new FederatedSecret", func(ctx context.Context) error {
-		fs, err := f.Secretfed.SecretfedV1alpha1().FederatedSecrets(ns).Get(ctx, "sentinel", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if fs.Status.ObservedGeneration != fs.Generation {
-			return fmt.Errorf("observedGeneration %d, generation %d", fs.Status.ObservedGeneration, fs.Generation)
-		}
-		return nil
-	})
+	waitForSentinel(t, ns, "the restarted loop reconciles a new FederatedSecret")
 	// Every pair of the old secrets must be confirmed in sync by the new
 	// process, which reports it in status only after looking.
 	for i := 0; i < 5; i++ {

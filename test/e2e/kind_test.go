@@ -227,17 +227,7 @@ func TestKindDeletingTheServerPodLosesNoFederatedSecretAndWritesNothingTwice(t *
 
 	// A sentinel created after the restart proves the new process's loop has
 	// listed and planned; everything queued before it was planned first.
-	createFS(t, placedFS(ns, "sentinel", "x", v1alpha1.Placement{}))
-	framework.Eventually(t, 90*time.Second, "the new server reconciles a new FederatedSecret", func(ctx context.Context) error {
-		fs, err := f.Secretfed.SecretfedV1alpha1().FederatedSecrets(ns).Get(ctx, "sentinel", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if fs.Status.ObservedGeneration != fs.Generation {
-			return fmt.Errorf("observedGeneration %d, generation %d", fs.Status.ObservedGeneration, fs.Generation)
-		}
-		return nil
-	})
+	waitForSentinel(t, ns, "the new server reconciles a new FederatedSecret")
 	list, err := f.Secretfed.SecretfedV1alpha1().FederatedSecrets(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)

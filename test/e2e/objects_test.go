@@ -1,13 +1,17 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
 	"github.com/secretfed/secretfed/pkg/apis/secretfed/v1alpha1"
+	"github.com/secretfed/secretfed/test/e2e/framework"
 )
 
 type v1alpha1FederatedSecret = v1alpha1.FederatedSecret
@@ -48,4 +52,23 @@ func requireLocalBed(t *testing.T, why string) {
 	if f.Provider != "local" {
 		t.Skipf("needs the local process bed (E2E_PROVIDER=%s): %s", f.Provider, why)
 	}
+}
+
+// waitForSentinel creates a FederatedSecret placed nowhere and waits until
+// its status reports the current generation: proof that a (re)started
+// server's loop has listed and planned, and so has planned everything
+// queued before it.
+func waitForSentinel(t *testing.T, ns, what string) {
+	t.Helper()
+	createFS(t, placedFS(ns, "sentinel", "x", v1alpha1.Placement{}))
+	framework.Eventually(t, 90*time.Second, what, func(ctx context.Context) error {
+		fs, err := f.Secretfed.SecretfedV1alpha1().FederatedSecrets(ns).Get(ctx, "sentinel", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if fs.Status.ObservedGeneration != fs.Generation {
+			return fmt.Errorf("observedGeneration %d, generation %d", fs.Status.ObservedGeneration, fs.Generation)
+		}
+		return nil
+	})
 }
