@@ -157,7 +157,7 @@ step_rootfs() {
 		step 1 "rootfs is up to date ($(rel "$OUT/rootfs.tar"))"
 		return
 	fi
-	step 1 "debootstrap $SUITE with ${#PACKAGES[@]} packages (cold: ~7 min) log: $(rel "$LOGS/rootfs.log")"
+	step 1 "debootstrap $SUITE with ${#PACKAGES[@]} packages (cold: ~1-2 min) log: $(rel "$LOGS/rootfs.log")"
 	command -v debootstrap >/dev/null || {
 		echo "debootstrap: command not found" >"$LOGS/rootfs.log"
 		fail rootfs "$LOGS/rootfs.log"
@@ -181,7 +181,7 @@ step_kubernetes() {
 		step 2 "Kubernetes commands are up to date ($(rel "$OUT/bin"))"
 		return
 	fi
-	step 2 "building ${KUBE_CMDS[*]} and pause in one go build (cold: ~45 min on 2 cores) log: $(rel "$LOGS/kubernetes.log")"
+	step 2 "building ${KUBE_CMDS[*]} and pause in one go build (cold: ~13 min on 2 cores) log: $(rel "$LOGS/kubernetes.log")"
 	local t0=$SECONDS flags="-s -w" kv major minor pkgs=()
 	major=$(echo "$K8S_VERSION" | cut -d. -f1 | tr -d v)
 	minor=$(echo "$K8S_VERSION" | cut -d. -f2)
@@ -211,7 +211,7 @@ step_cni() {
 		step 4 "CNI plugins are up to date ($(rel "$OUT/cni"))"
 		return
 	fi
-	step 4 "building CNI plugins ${CNI_PLUGINS[*]##*/} $CNI_VERSION (cold: ~3.5 min) log: $(rel "$LOGS/cni.log")"
+	step 4 "building CNI plugins ${CNI_PLUGINS[*]##*/} $CNI_VERSION (cold: ~1 min) log: $(rel "$LOGS/cni.log")"
 	local t0=$SECONDS pkgs=() p
 	for p in "${CNI_PLUGINS[@]}"; do pkgs+=("$CNI_MODULE/plugins/$p@$CNI_VERSION"); done
 	rm -rf "$OUT/cni.tmp" && mkdir -p "$OUT/cni.tmp"
