@@ -77,17 +77,7 @@ func TestRestartingTheServerWithEverythingInSyncWritesNothingToMembers(t *testin
 	waitForSentinel(t, ns, "the restarted loop reconciles a new FederatedSecret")
 	// Every pair of the old secrets must be confirmed in sync by the new
 	// process, which reports it in status only after looking.
-	for i := 0; i < 5; i++ {
-		for _, m := range f.MemberNames {
-			waitForClusterStatus(t, ns, fmt.Sprintf("s%d", i), m, v1alpha1.StatusPropagated)
-		}
-	}
-	after := memberWrites(t)
-	for m := range before {
-		if after[m] != before[m] {
-			t.Errorf("%s received %d write requests on secrets/namespaces after the restart, want 0", m, after[m]-before[m])
-		}
-	}
+	assertAllPropagatedWithoutWrites(t, ns, 5, before, "after the restart")
 }
 
 func TestFailuresAreReportedAsWarningEventsAndMetrics(t *testing.T) {

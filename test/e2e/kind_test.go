@@ -235,17 +235,7 @@ func TestKindDeletingTheServerPodLosesNoFederatedSecretAndWritesNothingTwice(t *
 	if len(list.Items) != n+1 {
 		t.Errorf("%d FederatedSecrets after the pod was deleted, want %d", len(list.Items), n+1)
 	}
-	for i := 0; i < n; i++ {
-		for _, m := range f.MemberNames {
-			waitForClusterStatus(t, ns, fmt.Sprintf("s%d", i), m, v1alpha1.StatusPropagated)
-		}
-	}
-	after := memberWrites(t)
-	for m := range before {
-		if after[m] != before[m] {
-			t.Errorf("%s received %d write requests on secrets/namespaces after the pod was replaced, want 0", m, after[m]-before[m])
-		}
-	}
+	assertAllPropagatedWithoutWrites(t, ns, n, before, "after the pod was replaced")
 	for k, rv := range versions() {
 		if rv != rvBefore[k] {
 			t.Errorf("%s was rewritten: resourceVersion %s -> %s", k, rvBefore[k], rv)

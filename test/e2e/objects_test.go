@@ -72,3 +72,21 @@ func waitForSentinel(t *testing.T, ns, what string) {
 		return nil
 	})
 }
+
+// assertAllPropagatedWithoutWrites waits until FederatedSecrets s0…s<n-1>
+// in ns report Propagated for every member, then checks that no member
+// received a write on secrets or namespaces since before (memberWrites).
+func assertAllPropagatedWithoutWrites(t *testing.T, ns string, n int, before map[string]int, what string) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		for _, m := range f.MemberNames {
+			waitForClusterStatus(t, ns, fmt.Sprintf("s%d", i), m, v1alpha1.StatusPropagated)
+		}
+	}
+	after := memberWrites(t)
+	for m := range before {
+		if after[m] != before[m] {
+			t.Errorf("%s received %d write requests on secrets/namespaces %s, want 0", m, after[m]-before[m], what)
+		}
+	}
+}
